@@ -1,0 +1,118 @@
+"""Settings: one `Settings` object with a nested section per concern.
+
+Every section reads flat `TUNING_*` environment variables (and `.env`), so the
+names in the issues and README stay exactly as documented while the code reads
+`settings.server.port`, `settings.auth.mode` and so on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _section_config() -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix="TUNING_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+
+class BootstrapKey(BaseModel):
+    """An API key given in settings, created in the store on start."""
+
+    key: str = Field(min_length=8)
+    owner: str = "dev"
+    role: Literal["admin", "user"] = "admin"
+
+
+class ServerSettings(BaseSettings):
+    model_config = _section_config()
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    worker_threads: int = Field(default=40, ge=1, description="threads serving sync handlers")
+    shutdown_timeout: float = Field(default=30.0, ge=0, description="seconds to finish requests on SIGTERM")
+    log_level: str = "INFO"
+    log_file: Path | None = None
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the server listens only on this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+class StoreSettings(BaseSettings):
+    model_config = _section_config()
+
+    database_url: str = Field(
+        default="sqlite:///./training.db",
+        validation_alias=AliasChoices("TUNING_DATABASE_URL", "TRAINING_DB_URL", "database_url"),
+    )
+    data_dir: Path = Path("./data")
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+
+class AuthSettings(BaseSettings):
+    model_config = _section_config()
+
+    mode: Literal["api_key", "off"] = Field(
+        default="api_key", validation_alias=AliasChoices("TUNING_AUTH", "mode")
+    )
+    api_keys: Annotated[list[BootstrapKey], NoDecode] = Field(default_factory=list)
+    allow_insecure: bool = False
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: Any) -> Any:
+        """Accept a JSON list of keys or of {key, owner, role} objects."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else []
+        if isinstance(value, list):
+            return [{"key": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+class Settings(BaseModel):
+    """All sections; each one reads its own `TUNING_*` variables when built."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @property
+    def pool_size(self) -> int:
+        """Connections enough for every handler thread plus background loops."""
+        return self.server.worker_threads + 4
+
+
+class InsecureBindError(RuntimeError):
+    """Raised when auth is off and the server would listen beyond loopback."""
+
+
+def check_bind_is_safe(settings: Settings) -> None:
+    """Refuse to serve without auth on a non-loopback address unless allowed."""
+    if settings.auth.mode == "off" and not settings.server.is_loopback and not settings.auth.allow_insecure:
+        raise InsecureBindError(
+            f"TUNING_AUTH=off while listening on {settings.server.host}: anyone on the network could "
+            "use this server. Listen on 127.0.0.1, turn auth on, or set TUNING_ALLOW_INSECURE=1."
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment and `.env`."""
+    return Settings()

@@ -1,0 +1,96 @@
+"""Exception handlers: every error leaves the server as the error envelope."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from src.models.errors import AppError, ErrorBody, ErrorEnvelope, ErrorType
+
+logger = logging.getLogger(__name__)
+
+_TYPE_BY_STATUS: dict[int, ErrorType] = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+}
+
+
+def error_response(
+    status_code: int,
+    *,
+    message: str,
+    error_type: ErrorType | None = None,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Render the envelope with the type that fits the status."""
+    if error_type is None:
+        error_type = (
+            "server_error"
+            if status_code >= 500
+            else _TYPE_BY_STATUS.get(status_code, "invalid_request_error")
+        )
+    body = ErrorEnvelope(error=ErrorBody(type=error_type, message=message, code=code, param=param))
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
+def _describe_validation_error(error: dict) -> tuple[str, str | None]:
+    """A one-line message and the offending parameter for a pydantic error."""
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    param = ".".join(location) or None
+    if error.get("type") == "extra_forbidden":
+        return f"unknown field '{param}'", param
+    message = error.get("msg", "invalid value")
+    return (f"{param}: {message}" if param else message), param
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return error_response(
+        exc.status_code,
+        message=exc.message,
+        error_type=exc.error_type,
+        code=exc.code,
+        param=exc.param,
+        headers=headers,
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    message, param = _describe_validation_error(errors[0]) if errors else ("invalid request", None)
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return error_response(422, message=message, code="validation_error", param=param)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "route_not_found", 405: "method_not_allowed"}
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such route"
+    return error_response(
+        exc.status_code,
+        message=message,
+        code=codes.get(exc.status_code),
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the envelope renderers; unexpected exceptions are handled in the middleware."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,113 @@
+"""create_app(): the FastAPI application with its store, routers and middleware."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
+
+import src.features
+from app import __version__
+from app.config import Settings, get_settings
+from app.errors import install_error_handlers
+from app.logging import configure_logging
+from app.middleware import HttpMetrics, RequestContextMiddleware
+from src.features.auth import service as auth_service
+from src.storage import Store
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Tuning Service is a self-hosted control plane for fine-tuning and serving LLMs.
+
+Authenticate with `Authorization: Bearer <key>`. Every error has the shape
+`{"error": {"type", "message", "code", "param"}}`. Lists are cursor-paginated:
+`{"object": "list", "data": [...], "has_more": bool}`; pass the last item's id as `after`.
+"""
+
+
+def discover_routers() -> list[APIRouter]:
+    """The `router` of every `src/features/<feature>/api.py`, in name order."""
+    routers = []
+    for module in sorted(pkgutil.iter_modules(src.features.__path__), key=lambda m: m.name):
+        if not module.ispkg:
+            continue
+        try:
+            api = importlib.import_module(f"src.features.{module.name}.api")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"src.features.{module.name}.api":
+                continue
+            raise
+        routers.append(api.router)
+    return routers
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable operation ids: the handler's name, which is unique across features."""
+    return route.name
+
+
+def _bootstrap_keys(store: Store, settings: Settings) -> None:
+    with store.session_scope() as session:
+        configured = [(k.key, k.owner, auth_service.Role(k.role)) for k in settings.auth.api_keys]
+        created = auth_service.sync_bootstrap_keys(session, keys=configured)
+        if created:
+            logger.info("created %d API key(s) from TUNING_API_KEYS", created)
+        if settings.auth.mode == "api_key":
+            key_file = auth_service.ensure_first_admin_key(
+                session, key_file=settings.store.data_dir / "admin.key"
+            )
+            if key_file is not None:
+                logger.warning("no API keys existed: an admin key was written to %s (mode 0600)", key_file)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the store, apply migrations, create bootstrap keys; dispose on shutdown."""
+    settings: Settings = app.state.settings
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.server.worker_threads
+    store = Store(
+        settings.store.database_url,
+        pool_size=settings.pool_size,
+        busy_timeout_ms=settings.store.sqlite_busy_timeout_ms,
+    )
+    await anyio.to_thread.run_sync(store.upgrade)
+    await anyio.to_thread.run_sync(_bootstrap_keys, store, settings)
+    app.state.store = store
+    app.state.started_monotonic = time.monotonic()
+    logger.info(
+        "tuning service started", extra={"database": store.engine.url.render_as_string(hide_password=True)}
+    )
+    try:
+        yield
+    finally:
+        logger.info("tuning service stopping")
+        store.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; the store opens when its lifespan starts."""
+    settings = settings or get_settings()
+    configure_logging(level=settings.server.log_level, log_file=settings.server.log_file)
+    app = FastAPI(
+        title="Tuning Service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.metrics_registry = CollectorRegistry()
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(app.state.metrics_registry))
+    for router in discover_routers():
+        app.include_router(router)
+    return app

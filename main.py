@@ -1,0 +1,9 @@
+"""Entry point: `uvicorn main:app`, or `python main.py` to start from Settings."""
+
+from app.factory import create_app
+from app.server import serve
+
+app = create_app()
+
+if __name__ == "__main__":
+    serve()

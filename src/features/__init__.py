@@ -1,0 +1,1 @@
+"""Feature packages: each has `api.py` (the router) and `service.py` (the logic)."""

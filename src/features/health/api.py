@@ -1,0 +1,57 @@
+"""Health, readiness and metrics probes; none of them needs a key."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app import __version__
+from app.deps import StoreDep
+from src.features.health import service
+from src.models.errors import error_responses
+from src.models.health import HealthReport, Liveness, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Liveness)
+def healthz() -> Liveness:
+    """Liveness: the process answers."""
+    return Liveness()
+
+
+@router.get("/_internal/health", response_model=Liveness)
+def internal_health() -> Liveness:
+    """Liveness for internal probes."""
+    return Liveness()
+
+
+@router.get("/health", response_model=HealthReport, responses=error_responses(503))
+def health(request: Request, store: StoreDep) -> HealthReport:
+    """Version, uptime and job counts."""
+    service.check_database(store)
+    with store.session_scope(read_only=True) as session:
+        active, total = service.job_counts(session)
+    uptime = time.monotonic() - request.app.state.started_monotonic
+    return HealthReport(version=__version__, uptime=round(uptime, 3), active_jobs=active, total_jobs=total)
+
+
+@router.get("/readyz", response_model=Readiness, responses=error_responses(503))
+def readyz(store: StoreDep) -> Readiness:
+    """Readiness: the database answers."""
+    service.check_database(store)
+    return Readiness(checks={"database": "ok"})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}
+    },
+)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics in the text exposition format."""
+    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,137 @@
+"""Projects: create, read, list by cursor, update, delete."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from src.features.auth.service import Principal
+from src.models.errors import Conflict, Forbidden, Invalid, NotFound
+from src.models.projects import ProjectCreate, ProjectDetail, ProjectStatus, ProjectUpdate, RunCounts
+from src.models.runs import RunStatus
+from src.storage.tables import Project, ProjectTag, Run
+
+
+def create(session: Session, *, principal: Principal, data: ProjectCreate) -> Project:
+    """Create a project owned by the caller (admins may name another owner)."""
+    owner = data.owner or principal.owner
+    if owner != principal.owner and not principal.is_admin:
+        raise Forbidden("a user key can only create projects it owns", param="owner", code="owner_mismatch")
+    if session.scalar(select(Project.id).where(Project.name == data.name)) is not None:
+        raise Conflict(f"project {data.name!r} already exists", param="name", code="project_exists")
+    project = Project(
+        name=data.name,
+        description=data.description,
+        owner=owner,
+        status=ProjectStatus.active.value,
+        dataset_name=data.dataset_name,
+        training_yaml_name=data.training_yaml_name,
+    )
+    project.tags = data.tags
+    session.add(project)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:  # a concurrent create won the race for the name
+        raise Conflict(f"project {data.name!r} already exists", param="name", code="project_exists") from exc
+    return project
+
+
+def get(session: Session, *, name: str, principal: Principal) -> Project:
+    """The project with this name, or 404 if it does not exist or belongs to someone else."""
+    stmt = select(Project).where(Project.name == name)
+    if principal.owner_scope is not None:
+        stmt = stmt.where(Project.owner == principal.owner_scope)
+    project = session.scalar(stmt)
+    if project is None:
+        raise NotFound(f"project {name!r} not found", param="name")
+    return project
+
+
+def list_page(
+    session: Session,
+    *,
+    principal: Principal,
+    limit: int,
+    after: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    status: ProjectStatus | None = None,
+) -> tuple[list[Project], bool]:
+    """One page, newest first, by keyset on the primary key; returns (projects, has_more)."""
+    stmt = select(Project).order_by(Project.id.desc()).limit(limit + 1)
+    if principal.owner_scope is not None:
+        stmt = stmt.where(Project.owner == principal.owner_scope)
+    if owner is not None:
+        stmt = stmt.where(Project.owner == owner)
+    if status is not None:
+        stmt = stmt.where(Project.status == status.value)
+    if tag is not None:
+        stmt = stmt.where(Project.id.in_(select(ProjectTag.project_id).where(ProjectTag.tag == tag)))
+    if after is not None:
+        try:
+            cursor = get(session, name=after, principal=principal)
+        except NotFound as exc:
+            raise NotFound(f"cursor project {after!r} not found", param="after") from exc
+        stmt = stmt.where(Project.id < cursor.id)
+    rows = list(session.scalars(stmt))
+    return rows[:limit], len(rows) > limit
+
+
+def update(session: Session, *, project: Project, data: ProjectUpdate) -> Project:
+    """Apply the fields that were sent."""
+    changes = data.model_dump(exclude_unset=True)
+    if "tags" in changes:
+        project.tags = changes.pop("tags") or []
+    status = changes.pop("status", None)
+    if status is not None:
+        project.status = ProjectStatus(status).value
+    for field, value in changes.items():
+        setattr(project, field, value)
+    session.flush()
+    return project
+
+
+def delete(session: Session, *, project: Project) -> None:
+    """Delete a project and its finished runs; refused while a run is pending or running."""
+    active = run_counts(session, project_ids=[project.id])[project.id]
+    if active.pending or active.running:
+        raise Invalid(
+            f"project {project.name!r} has {active.pending + active.running} unfinished run(s); "
+            "cancel them or wait for them to finish first",
+            param="name",
+            code="project_has_active_runs",
+        )
+    for run in session.scalars(select(Run).where(Run.project_id == project.id)):
+        session.delete(run)
+    session.delete(project)
+    session.flush()
+
+
+def run_counts(session: Session, *, project_ids: list[int]) -> dict[int, RunCounts]:
+    """Runs per status for each project, in one grouped query."""
+    counts = {project_id: RunCounts() for project_id in project_ids}
+    if not project_ids:
+        return counts
+    stmt = (
+        select(Run.project_id, Run.status, func.count())
+        .where(Run.project_id.in_(project_ids))
+        .group_by(Run.project_id, Run.status)
+    )
+    for project_id, status, count in session.execute(stmt):
+        row = counts[project_id]
+        if status in RunStatus.__members__:
+            setattr(row, status, count)
+        row.total += count
+    return counts
+
+
+def details(session: Session, *, projects: list[Project]) -> list[ProjectDetail]:
+    """Projects with their run counts, for one response."""
+    counts = run_counts(session, project_ids=[p.id for p in projects])
+    fields = [name for name in ProjectDetail.model_fields if name != "run_counts"]
+    return [
+        ProjectDetail(**{name: getattr(p, name) for name in fields}, run_counts=counts[p.id])
+        for p in projects
+    ]

@@ -1,0 +1,1 @@
+"""The wire contract: request/response models, enums, envelopes."""

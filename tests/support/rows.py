@@ -1,0 +1,20 @@
+"""Direct inserts for rows that have no API yet in the feature under test."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from src.storage import Store
+from src.storage.tables import Project, Run
+
+
+def add_run(store: Store, *, project: str, status: str) -> str:
+    """Insert a run of `project` with `status`; returns its id."""
+    with store.session_scope() as session:
+        found = session.scalar(select(Project).where(Project.name == project))
+        assert found is not None, project
+        run = Run(id=f"run-{uuid.uuid4().hex[:12]}", project_id=found.id, owner=found.owner, status=status)
+        session.add(run)
+    return run.id
