@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match
 
 from src.models.errors import AppError, ErrorBody, ErrorEnvelope, ErrorType
 
@@ -75,18 +77,32 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, message=message, code="validation_error", param=param)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette lists only the first route's)."""
+    routes: list[BaseRoute] = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "route_not_found", 405: "method_not_allowed"}
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
+    code = None
     if exc.status_code == 404 and message == "Not Found":
-        message = "no such route"
-    return error_response(
-        exc.status_code,
-        message=message,
-        code=codes.get(exc.status_code),
-        headers=getattr(exc, "headers", None),
-    )
+        message, code = "no such route", "route_not_found"
+    elif exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"method {request.method} is not allowed here; use {', '.join(allowed)}"
+        code = "method_not_allowed"
+    return error_response(exc.status_code, message=message, code=code, headers=headers or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

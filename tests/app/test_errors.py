@@ -24,11 +24,11 @@ def test_unknown_route_is_404_envelope(client: TestClient) -> None:
     assert error["code"] == "route_not_found"
 
 
-def test_wrong_method_is_405_envelope(client: TestClient) -> None:
-    response = client.put("/healthz")
+def test_wrong_method_is_405_envelope_listing_every_method(client: TestClient) -> None:
+    response = client.put("/projects/some-name")
     error = assert_envelope(response, 405, "invalid_request_error")
     assert error["code"] == "method_not_allowed"
-    assert "GET" in response.headers["allow"]
+    assert response.headers["allow"] == "DELETE, GET, PATCH"
 
 
 def test_missing_key_is_401_envelope(client: TestClient) -> None:

@@ -20,7 +20,7 @@ from src.models.projects import (
     Tag,
 )
 
-router = APIRouter(prefix="/projects", tags=["projects"], responses=error_responses(401))
+router = APIRouter(prefix="/projects", tags=["projects"], responses=error_responses(400, 401))
 
 
 @router.post(
@@ -71,7 +71,7 @@ def update_project(
     return service.details(session, projects=[project])[0]
 
 
-@router.delete("/{name}", response_model=Message, responses=error_responses(400, 404, 422))
+@router.delete("/{name}", response_model=Message, responses=error_responses(404, 422))
 def delete_project(name: ProjectName, session: SessionDep, principal: PrincipalDep) -> Message:
     """Delete a project; refused while it has unfinished runs."""
     project = service.get(session, name=name, principal=principal)
