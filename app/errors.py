@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
-from starlette.routing import BaseRoute, Match
 
 from src.models.errors import AppError, ErrorBody, ErrorEnvelope, ErrorType
 

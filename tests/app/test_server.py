@@ -1,4 +1,4 @@
-"""The real server process: refusal to serve unauthenticated on a public address, graceful shutdown, log file."""
+"""The real server process: no public listening without auth, graceful shutdown, the log file."""
 
 from __future__ import annotations
 

@@ -60,21 +60,23 @@ def list_page(
     status: ProjectStatus | None = None,
 ) -> tuple[list[Project], bool]:
     """One page, newest first, by keyset on the primary key; returns (projects, has_more)."""
-    stmt = select(Project).order_by(Project.id.desc()).limit(limit + 1)
+    # With a tag, walk the (tag, project_id) index backwards instead of the whole table.
+    order_key = ProjectTag.project_id if tag is not None else Project.id
+    stmt = select(Project).order_by(order_key.desc()).limit(limit + 1)
+    if tag is not None:
+        stmt = stmt.join(ProjectTag, ProjectTag.project_id == Project.id).where(ProjectTag.tag == tag)
     if principal.owner_scope is not None:
         stmt = stmt.where(Project.owner == principal.owner_scope)
     if owner is not None:
         stmt = stmt.where(Project.owner == owner)
     if status is not None:
         stmt = stmt.where(Project.status == status.value)
-    if tag is not None:
-        stmt = stmt.where(Project.id.in_(select(ProjectTag.project_id).where(ProjectTag.tag == tag)))
     if after is not None:
         try:
             cursor = get(session, name=after, principal=principal)
         except NotFound as exc:
             raise NotFound(f"cursor project {after!r} not found", param="after") from exc
-        stmt = stmt.where(Project.id < cursor.id)
+        stmt = stmt.where(order_key < cursor.id)
     rows = list(session.scalars(stmt))
     return rows[:limit], len(rows) > limit
 
