@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
-from src.models.common import ApiModel
+from src.models.common import ApiModel, Page, RequestModel
 
 OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 OwnerName = Annotated[str, StringConstraints(pattern=OWNER_PATTERN, max_length=64)]
@@ -34,3 +34,18 @@ class ApiKeyRead(ApiModel):
     source: str
     created_at: datetime
     revoked_at: datetime | None
+
+
+class ApiKeyCreate(RequestModel):
+    owner: OwnerName
+    role: Role = Role.user
+    name: str | None = Field(default=None, max_length=128)
+
+    model_config = {"json_schema_extra": {"examples": [{"owner": "alice", "role": "user", "name": "laptop"}]}}
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="the secret; shown only in this response")
+
+
+ApiKeyPage = Page[ApiKeyRead]

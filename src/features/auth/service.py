@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from src.models.auth import OWNER_PATTERN, Role
-from src.models.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from src.models.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from src.storage.tables import ApiKey
 from src.storage.types import utcnow
 from src.utils.files import write_file_atomic
@@ -88,16 +88,24 @@ def create_key(
     return row, key
 
 
-def list_keys(session: Session, *, include_revoked: bool = False) -> list[ApiKey]:
-    """Every key, oldest first."""
-    stmt = select(ApiKey).order_by(ApiKey.id)
+def list_keys(
+    session: Session, *, include_revoked: bool = False, limit: int | None = None, after: int | None = None
+) -> list[ApiKey]:
+    """Keys oldest first; `after` is the id of the last key already seen."""
+    stmt = select(ApiKey).order_by(ApiKey.id).limit(limit)
     if not include_revoked:
         stmt = stmt.where(ApiKey.revoked_at.is_(None))
+    if after is not None:
+        stmt = stmt.where(ApiKey.id > after)
     return list(session.scalars(stmt))
 
 
-def revoke_key(session: Session, *, key_id: int) -> ApiKey:
-    """Mark a key revoked; it answers 401 from then on."""
+def revoke_key(session: Session, *, key_id: int, acting_key_id: int | None = None) -> ApiKey:
+    """Mark a key revoked; it answers 401 from then on. A caller cannot revoke its own key."""
+    if acting_key_id is not None and key_id == acting_key_id:
+        raise Conflict(
+            "a key cannot revoke itself; use another admin key", param="key_id", code="self_revoke"
+        )
     row = session.get(ApiKey, key_id)
     if row is None:
         raise NotFound(f"API key {key_id} not found", param="key_id")

@@ -134,3 +134,39 @@ def test_key_command_create_list_revoke(client: TestClient, database_url: str, m
         assert runner.invoke(cli, ["create", "--owner", "bad owner!"]).exit_code == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_key_management_needs_an_admin(client: TestClient) -> None:
+    for method, path in (("get", "/v1/keys"), ("post", "/v1/keys"), ("delete", "/v1/keys/1")):
+        kwargs = {"json": {"owner": "x"}} if method == "post" else {}
+        response = getattr(client, method)(path, headers=bearer(ALICE_KEY), **kwargs)
+        assert response.status_code == 403, (method, path)
+        assert response.json()["error"]["type"] == "permission_error"
+
+
+def test_admin_creates_lists_and_revokes_keys_over_http(client: TestClient) -> None:
+    admin = bearer(ADMIN_KEY)
+    created = client.post("/v1/keys", json={"owner": "dora", "name": "ci"}, headers=admin)
+    assert created.status_code == 201
+    body = created.json()
+    assert body["role"] == "user" and body["hint"] == "..." + body["key"][-4:]
+    assert client.get("/v1/me", headers=bearer(body["key"])).json()["owner"] == "dora"
+
+    first = client.get("/v1/keys?limit=2", headers=admin).json()
+    assert first["has_more"] is True and len(first["data"]) == 2
+    assert all("key" not in row for row in first["data"])
+    rest = client.get(f"/v1/keys?after={first['data'][-1]['id']}", headers=admin).json()
+    assert [r["owner"] for r in first["data"] + rest["data"]] == ["root", "alice", "bob", "dora"]
+
+    revoked = client.delete(f"/v1/keys/{body['id']}", headers=admin).json()
+    assert revoked["revoked_at"] is not None
+    assert client.get("/v1/me", headers=bearer(body["key"])).status_code == 401
+    assert len(client.get("/v1/keys", headers=admin).json()["data"]) == 3
+    assert len(client.get("/v1/keys?include_revoked=true", headers=admin).json()["data"]) == 4
+    assert client.delete("/v1/keys/999999", headers=admin).status_code == 404
+    own_id = next(
+        r["id"] for r in client.get("/v1/keys", headers=admin).json()["data"] if r["owner"] == "root"
+    )
+    refused = client.delete(f"/v1/keys/{own_id}", headers=admin)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "self_revoke"
+    assert client.get("/v1/me", headers=admin).status_code == 200
