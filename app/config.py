@@ -66,6 +66,16 @@ class StoreSettings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
 
+class UploadSettings(BaseSettings):
+    model_config = _section_config()
+
+    max_upload_bytes: int = Field(default=10 * 1024**3, ge=1, description="largest dataset file accepted")
+    inline_validation_bytes: int = Field(
+        default=8 * 1024**2, ge=0, description="files up to this size are validated before the upload answers"
+    )
+    max_yaml_bytes: int = Field(default=1024**2, ge=1, description="largest training YAML accepted")
+
+
 class AuthSettings(BaseSettings):
     model_config = _section_config()
 
@@ -92,6 +102,7 @@ class Settings(BaseModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
 
     @property
     def pool_size(self) -> int:

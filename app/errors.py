@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 
 from src.models.errors import AppError, ErrorBody, ErrorEnvelope, ErrorType
@@ -104,8 +105,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message=message, code=code, headers=headers or None)
 
 
+async def _client_disconnect(request: Request, _exc: Exception) -> JSONResponse:
+    logger.info("client disconnected during %s %s", request.method, request.url.path)
+    return error_response(
+        400,
+        message="the client disconnected before the request body was complete",
+        code="client_disconnected",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the envelope renderers; unexpected exceptions are handled in the middleware."""
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)

@@ -16,11 +16,15 @@ from prometheus_client import CollectorRegistry
 
 import src.features
 from app import __version__
+from app.background import BackgroundWorkers
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.middleware import HttpMetrics, RequestContextMiddleware
 from src.features.auth import service as auth_service
+from src.features.datasets import service as datasets_service
+from src.features.datasets.uploads import DatasetFiles, UploadRegistry
+from src.features.train_configs.service import ConfigFiles
 from src.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -82,6 +86,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(store.upgrade)
     await anyio.to_thread.run_sync(_bootstrap_keys, store, settings)
     app.state.store = store
+    app.state.background = BackgroundWorkers()
+    app.state.uploads = UploadRegistry()
+    app.state.dataset_files = DatasetFiles(settings.store.data_dir)
+    app.state.config_files = ConfigFiles(settings.store.data_dir)
+    await anyio.to_thread.run_sync(_recover_datasets, app)
     app.state.started_monotonic = time.monotonic()
     logger.info(
         "tuning service started", extra={"database": store.engine.url.render_as_string(hide_password=True)}
@@ -90,7 +99,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         logger.info("tuning service stopping")
+        await anyio.to_thread.run_sync(app.state.background.shutdown)
         store.dispose()
+
+
+def _recover_datasets(app: FastAPI) -> None:
+    """Remove partial uploads a killed process left behind; finish validations it did not."""
+    files: DatasetFiles = app.state.dataset_files
+    removed = files.sweep_temp_files()
+    if removed:
+        logger.info("removed %d partial upload(s) left by a previous run", removed)
+    background: BackgroundWorkers = app.state.background
+    for upload_id in datasets_service.pending_validations(app.state.store):
+        background.submit(
+            datasets_service.validate_upload,
+            app.state.store,
+            upload_id=upload_id,
+            files=files,
+            should_stop=background.should_stop,
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,6 +1,6 @@
 """One SQLAlchemy store shared by every feature: engine, sessions, tables, migrations."""
 
 from src.storage.db import Store
-from src.storage.tables import ApiKey, Base, Project, ProjectTag, Run
+from src.storage.tables import ApiKey, Base, Dataset, DatasetFile, Project, ProjectTag, Run, TrainConfig
 
-__all__ = ["ApiKey", "Base", "Project", "ProjectTag", "Run", "Store"]
+__all__ = ["ApiKey", "Base", "Dataset", "DatasetFile", "Project", "ProjectTag", "Run", "Store", "TrainConfig"]

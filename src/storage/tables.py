@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from src.storage.types import UTCDateTime, utcnow
@@ -95,6 +96,7 @@ class Run(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("dataset.id", ondelete="RESTRICT"), index=True)
     owner: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -102,3 +104,78 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     project: Mapped[Project] = relationship(back_populates="runs")
+
+
+class TrainConfig(Base):
+    """A training YAML: the owner's single slot (`is_slot`) or a named config."""
+
+    __tablename__ = "train_config"
+    __table_args__ = (Index("ix_train_config_owner_id", "owner", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255))
+    is_slot: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Dataset(Base):
+    """A named set of uploaded training files, validated as they arrive."""
+
+    __tablename__ = "dataset"
+    __table_args__ = (
+        Index("ix_dataset_owner_id", "owner", "id"),
+        Index("ix_dataset_status_id", "status", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    task_type: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    strict: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    train_config_id: Mapped[str | None] = mapped_column(
+        ForeignKey("train_config.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    files: Mapped[list[DatasetFile]] = relationship(
+        back_populates="dataset",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="DatasetFile.upload_id",
+    )
+    train_config: Mapped[TrainConfig | None] = relationship(lazy="selectin")
+
+
+class DatasetFile(Base):
+    """One uploaded file of a dataset and what validation found in it."""
+
+    __tablename__ = "dataset_file"
+
+    upload_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(300))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="validating")
+    format: Mapped[str | None] = mapped_column(String(32))
+    records: Mapped[int | None] = mapped_column(Integer)
+    validation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="files")
+
+    @property
+    def media_type(self) -> str:
+        return "application/jsonl" if self.name.endswith(".jsonl") else "application/json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path, PurePosixPath
 
 
@@ -22,3 +23,29 @@ def resolve_inside(root: Path, relative: str) -> Path:
     if not candidate.is_relative_to(base):
         raise ValueError(f"{relative!r} leaves {root}")
     return candidate
+
+
+MAX_FILENAME_BYTES = 200  # UTF-8 bytes, leaving room for an id prefix within the 255-byte limit
+
+
+def safe_filename(name: str, *, default: str = "upload") -> str:
+    """Reduce a client-supplied file name to a safe base name.
+
+    Directories are dropped (`../../x` → `x`), NUL and control characters go,
+    anything but letters, digits, `.`, `-` and `_` becomes `_`, leading dots are
+    stripped (no hidden files), and the result is at most 200 UTF-8 bytes with
+    its extension kept.
+    """
+    base = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in base if ch.isprintable())
+    cleaned = cleaned.lstrip(".").strip()
+    if not cleaned or set(cleaned) <= {".", "_"}:
+        return default
+    if len(cleaned.encode()) <= MAX_FILENAME_BYTES:
+        return cleaned
+    stem, dot, suffix = cleaned.rpartition(".")
+    if not (dot and stem and len(suffix.encode()) <= 16):
+        stem, suffix = cleaned, ""
+    budget = MAX_FILENAME_BYTES - (len(suffix.encode()) + 1 if suffix else 0)
+    stem = stem.encode()[:budget].decode("utf-8", "ignore")
+    return f"{stem}.{suffix}" if suffix else stem

@@ -1,0 +1,181 @@
+"""Dataset routes: records, streamed file uploads, preview, content."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import FileResponse
+
+from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep, StoreDep
+from src.features.datasets import service
+from src.features.datasets.dependencies import BackgroundDep, DatasetDep, DatasetFilesDep, RegistryDep
+from src.models.common import Message
+from src.models.datasets import (
+    DatasetCreate,
+    DatasetCreated,
+    DatasetPage,
+    DatasetPreview,
+    DatasetRecord,
+    DatasetStatus,
+    DatasetUpdate,
+    UploadAborted,
+    UploadResult,
+)
+from src.models.errors import error_responses
+
+router = APIRouter(prefix="/v1", tags=["datasets"], responses=error_responses(400, 401, 404, 422))
+UploadId = Annotated[str, Path(min_length=1, max_length=36)]
+
+MULTIPART_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".jsonl or .json"}
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/datasets", status_code=status.HTTP_201_CREATED, response_model=DatasetCreated)
+def create_dataset(body: DatasetCreate, session: SessionDep, principal: PrincipalDep) -> DatasetCreated:
+    """Create an empty dataset; upload files to it next."""
+    dataset = service.create(session, principal=principal, data=body)
+    return DatasetCreated(id=dataset.id, created_at=dataset.created_at)
+
+
+@router.get("/datasets", response_model=DatasetPage)
+def list_datasets(
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    registry: RegistryDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=36, description="id of the last dataset seen")] = None,
+    status: DatasetStatus | None = None,
+    name: Annotated[str | None, Query(max_length=128)] = None,
+) -> DatasetPage:
+    """List datasets, newest first, with cursor pagination."""
+    rows, has_more = service.list_page(
+        session, principal=principal, limit=limit, after=after, status=status, name=name
+    )
+    return DatasetPage(data=[service.to_record(d, registry=registry) for d in rows], has_more=has_more)
+
+
+@router.get("/datasets/{dataset_id}", response_model=DatasetRecord)
+def get_dataset(dataset: DatasetDep, registry: RegistryDep) -> DatasetRecord:
+    """A dataset with its files, validation reports and uploads in flight."""
+    return service.to_record(dataset, registry=registry)
+
+
+@router.patch("/datasets/{dataset_id}", response_model=DatasetRecord)
+def update_dataset(
+    dataset_id: Annotated[str, Path(max_length=36)],
+    body: DatasetUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    registry: RegistryDep,
+) -> DatasetRecord:
+    """Rename, describe, or link/unlink a training config."""
+    dataset = service.get(session, dataset_id=dataset_id, principal=principal)
+    service.update(session, dataset=dataset, data=body, principal=principal)
+    return service.to_record(dataset, registry=registry)
+
+
+@router.delete("/datasets/{dataset_id}", response_model=Message)
+def delete_dataset(
+    dataset_id: Annotated[str, Path(max_length=36)],
+    session: SessionDep,
+    principal: PrincipalDep,
+    files: DatasetFilesDep,
+    registry: RegistryDep,
+) -> Message:
+    """Delete a dataset and its files; refused while an unfinished run uses it."""
+    dataset = service.get(session, dataset_id=dataset_id, principal=principal)
+    service.delete(session, dataset=dataset, files=files, registry=registry)
+    return Message(detail=f"dataset {dataset_id!r} deleted")
+
+
+@router.put(
+    "/datasets/{dataset_id}/files",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadResult,
+    responses=error_responses(413),
+    openapi_extra=MULTIPART_FILE_BODY,
+)
+async def upload_dataset_file(
+    request: Request,
+    dataset: DatasetDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    files: DatasetFilesDep,
+    registry: RegistryDep,
+    background: BackgroundDep,
+) -> UploadResult:
+    """Upload a file (multipart field `file`); it is streamed to disk, hashed and validated."""
+    length = request.headers.get("content-length")
+    row = await service.receive_upload(
+        store,
+        dataset=dataset,
+        chunks=request.stream(),
+        content_type=request.headers.get("content-type"),
+        content_length=int(length) if length and length.isdigit() else None,
+        files=files,
+        registry=registry,
+        max_bytes=settings.uploads.max_upload_bytes,
+    )
+    file_status = await service.validate_or_schedule(
+        store,
+        row=row,
+        files=files,
+        inline_limit=settings.uploads.inline_validation_bytes,
+        submit=background.submit,
+        should_stop=background.should_stop,
+    )
+    return service.upload_result(row, status=file_status)
+
+
+@router.get(
+    "/datasets/{dataset_id}/files/{upload_id}/content",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the file as uploaded",
+        }
+    },
+)
+def download_dataset_file(dataset: DatasetDep, upload_id: UploadId, files: DatasetFilesDep) -> FileResponse:
+    """Stream an uploaded file back."""
+    file = service.get_file(dataset=dataset, upload_id=upload_id)
+    return FileResponse(
+        files.path(dataset.id, file.stored_name), filename=file.name, media_type=file.media_type
+    )
+
+
+@router.get("/datasets/{dataset_id}/preview", response_model=DatasetPreview)
+def preview_dataset(
+    dataset: DatasetDep, files: DatasetFilesDep, limit: Annotated[int, Query(ge=1, le=100)] = 5
+) -> DatasetPreview:
+    """The first valid records of the dataset, parsed."""
+    return DatasetPreview(data=service.preview(dataset, files=files, limit=limit))
+
+
+@router.delete("/uploads/{upload_id}", response_model=UploadAborted)
+def abort_upload(
+    upload_id: UploadId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    files: DatasetFilesDep,
+    registry: RegistryDep,
+) -> UploadAborted:
+    """Stop an upload in flight, or remove a finished file and its record."""
+    service.abort_upload(session, upload_id=upload_id, principal=principal, files=files, registry=registry)
+    return UploadAborted(upload_id=upload_id)

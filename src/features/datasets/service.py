@@ -1,0 +1,371 @@
+"""Datasets: records, streamed uploads, validation, preview, deletion."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import anyio.to_thread
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from src.features.auth.service import Principal
+from src.features.datasets.formats import preview_records, validate_file
+from src.features.datasets.uploads import (
+    DatasetFiles,
+    TempFileSink,
+    UnsupportedFile,
+    UploadAborted,
+    UploadRegistry,
+)
+from src.features.train_configs import service as train_configs_service
+from src.models.datasets import (
+    DatasetCreate,
+    DatasetFileRead,
+    DatasetRecord,
+    DatasetStatus,
+    DatasetUpdate,
+    FileStatus,
+    PreviewRecord,
+    TrainConfigLink,
+    UploadInFlight,
+    UploadProgress,
+    UploadResult,
+)
+from src.models.errors import Invalid, NotFound, TooLarge
+from src.models.runs import ACTIVE_STATUSES
+from src.storage import Store
+from src.storage.tables import Dataset, DatasetFile, Run
+from src.utils.ids import new_uuid7
+from src.utils.multipart import MultipartError, PayloadTooLarge, receive_file
+
+logger = logging.getLogger(__name__)
+
+MULTIPART_OVERHEAD = 64 * 1024  # room for part headers and boundaries on top of the file itself
+
+
+def create(session: Session, *, principal: Principal, data: DatasetCreate) -> Dataset:
+    """Create an empty dataset owned by the caller."""
+    dataset = Dataset(
+        id=new_uuid7(),
+        owner=principal.owner,
+        name=data.name,
+        type=data.type,
+        description=data.description,
+        task_type=data.task_type,
+        extra=data.metadata,
+        strict=data.strict,
+        status=DatasetStatus.pending.value,
+    )
+    if data.train_config is not None:
+        dataset.train_config = train_configs_service.get(
+            session, config_id=data.train_config, principal=principal
+        )
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def get(session: Session, *, dataset_id: str, principal: Principal) -> Dataset:
+    """The dataset, or 404 when it does not exist or belongs to another owner."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None or (principal.owner_scope is not None and dataset.owner != principal.owner_scope):
+        raise NotFound(f"dataset {dataset_id!r} not found", param="dataset_id")
+    return dataset
+
+
+def list_page(
+    session: Session,
+    *,
+    principal: Principal,
+    limit: int,
+    after: str | None = None,
+    status: DatasetStatus | None = None,
+    name: str | None = None,
+) -> tuple[list[Dataset], bool]:
+    """Newest first, by keyset on the time-ordered id; returns (datasets, has_more)."""
+    stmt = select(Dataset).order_by(Dataset.id.desc()).limit(limit + 1)
+    if principal.owner_scope is not None:
+        stmt = stmt.where(Dataset.owner == principal.owner_scope)
+    if status is not None:
+        stmt = stmt.where(Dataset.status == status.value)
+    if name is not None:
+        stmt = stmt.where(Dataset.name == name)
+    if after is not None:
+        try:
+            get(session, dataset_id=after, principal=principal)
+        except NotFound as exc:
+            raise NotFound(f"cursor dataset {after!r} not found", param="after") from exc
+        stmt = stmt.where(Dataset.id < after)
+    rows = list(session.scalars(stmt))
+    return rows[:limit], len(rows) > limit
+
+
+def update(session: Session, *, dataset: Dataset, data: DatasetUpdate, principal: Principal) -> Dataset:
+    """Apply the fields that were sent."""
+    changes = data.model_dump(exclude_unset=True)
+    if "train_config" in changes:
+        config_id = changes.pop("train_config")
+        dataset.train_config = (
+            None
+            if config_id is None
+            else train_configs_service.get(session, config_id=config_id, principal=principal)
+        )
+    if "metadata" in changes:
+        dataset.extra = changes.pop("metadata") or {}
+    for name, value in changes.items():
+        if value is None and name == "name":
+            raise Invalid("name cannot be null", param="name")
+        setattr(dataset, name, value)
+    session.flush()
+    return dataset
+
+
+def delete(session: Session, *, dataset: Dataset, files: DatasetFiles, registry: UploadRegistry) -> None:
+    """Delete the dataset, its files and uploads in flight; refused while an unfinished run uses it."""
+    active = session.scalar(
+        select(func.count())
+        .select_from(Run)
+        .where(Run.dataset_id == dataset.id, Run.status.in_([s.value for s in ACTIVE_STATUSES]))
+    )
+    if active:
+        raise Invalid(
+            f"dataset {dataset.id!r} is used by {active} unfinished run(s); cancel them or wait first",
+            param="dataset_id",
+            code="dataset_in_use",
+        )
+    for upload in registry.for_dataset(dataset.id):
+        upload.cancelled.set()
+    session.execute(Run.__table__.update().where(Run.dataset_id == dataset.id).values(dataset_id=None))
+    session.delete(dataset)
+    session.flush()
+    files.remove_dataset(dataset.id)
+
+
+def to_record(dataset: Dataset, *, registry: UploadRegistry) -> DatasetRecord:
+    """The wire form of a dataset, with the uploads still arriving."""
+    in_flight = registry.for_dataset(dataset.id)
+    link = dataset.train_config
+    return DatasetRecord(
+        id=dataset.id,
+        name=dataset.name,
+        owner=dataset.owner,
+        type=dataset.type,
+        description=dataset.description,
+        task_type=dataset.task_type,
+        metadata=dataset.extra,
+        strict=dataset.strict,
+        status=DatasetStatus(dataset.status),
+        status_reasons=_status_reasons(dataset),
+        files=[DatasetFileRead.model_validate(f) for f in dataset.files],
+        train_config=TrainConfigLink(id=link.id, name=link.name, filename=link.filename) if link else None,
+        upload_progress=UploadProgress(
+            files_count=len(dataset.files),
+            bytes_received=sum(u.bytes_received for u in in_flight),
+            uploads=[
+                UploadInFlight(upload_id=u.upload_id, filename=u.filename, bytes_received=u.bytes_received)
+                for u in in_flight
+            ],
+        ),
+        created_at=dataset.created_at,
+        updated_at=dataset.updated_at,
+    )
+
+
+def _status_reasons(dataset: Dataset) -> list[str]:
+    """Why the dataset is not ready, one line per file that has no usable record."""
+    if dataset.status != DatasetStatus.invalid.value:
+        return []
+    reasons = []
+    for file in dataset.files:
+        report = file.validation or {}
+        first = (report.get("errors") or [{}])[0]
+        why = report.get("fatal") or (
+            f"line {first['line']}: {first['reason']}" if first else "no valid records"
+        )
+        reasons.append(f"{file.name}: no valid records ({why})")
+    return reasons
+
+
+def refresh_status(session: Session, *, dataset: Dataset) -> None:
+    """pending while empty or validating; ready once a file has valid records; else invalid."""
+    statuses = {f.status for f in dataset.files}
+    if not statuses or FileStatus.validating.value in statuses:
+        dataset.status = DatasetStatus.pending.value
+    elif FileStatus.valid.value in statuses:
+        dataset.status = DatasetStatus.ready.value
+    else:
+        dataset.status = DatasetStatus.invalid.value
+    session.flush()
+
+
+async def receive_upload(
+    store: Store,
+    *,
+    dataset: Dataset,
+    chunks: AsyncIterator[bytes],
+    content_type: str | None,
+    content_length: int | None,
+    files: DatasetFiles,
+    registry: UploadRegistry,
+    max_bytes: int,
+) -> DatasetFile:
+    """Stream a multipart upload to disk, hash it, and record it only once it is whole and durable."""
+    if content_length is not None and content_length > max_bytes + MULTIPART_OVERHEAD:
+        raise TooLarge(f"the upload is larger than the {max_bytes}-byte limit", param="file")
+    upload = registry.start(dataset_id=dataset.id, owner=dataset.owner)
+    sink = TempFileSink(files.dataset_dir(dataset.id), upload)
+    committed = None
+    try:
+        received = await receive_file(
+            chunks,
+            content_type=content_type,
+            sink=sink,
+            max_bytes=max_bytes,
+            on_progress=lambda size: setattr(upload, "bytes_received", size),
+        )
+        stored_name = f"{upload.upload_id}_{sink.filename}"
+        committed = files.path(dataset.id, stored_name)
+        await anyio.to_thread.run_sync(sink.commit, committed)
+        row = DatasetFile(
+            upload_id=upload.upload_id,
+            dataset_id=dataset.id,
+            name=sink.filename or stored_name,
+            stored_name=stored_name,
+            bytes=received.size,
+            sha256=received.sha256,
+            status=FileStatus.validating.value,
+        )
+        return await anyio.to_thread.run_sync(_record_upload, store, row)
+    except PayloadTooLarge as exc:
+        raise TooLarge(str(exc), param="file") from exc
+    except UnsupportedFile as exc:
+        raise Invalid(str(exc), param="file", code="unsupported_file_type") from exc
+    except MultipartError as exc:
+        raise Invalid(str(exc), param="file", code="bad_multipart") from exc
+    except UploadAborted as exc:
+        raise Invalid("the upload was aborted", param="upload_id", code="upload_aborted") from exc
+    except BaseException:
+        if committed is not None:
+            committed.unlink(missing_ok=True)
+        raise
+    finally:
+        sink.discard()
+        registry.finish(upload.upload_id)
+
+
+def _record_upload(store: Store, row: DatasetFile) -> DatasetFile:
+    with store.session_scope() as session:
+        dataset = session.get(Dataset, row.dataset_id)
+        if dataset is None:
+            raise NotFound(f"dataset {row.dataset_id!r} was deleted during the upload", param="dataset_id")
+        session.add(row)
+        session.flush()
+        session.refresh(dataset)
+        refresh_status(session, dataset=dataset)
+    return row
+
+
+def validate_upload(
+    store: Store, *, upload_id: str, files: DatasetFiles, should_stop: Callable[[], bool] | None = None
+) -> None:
+    """Check every record of an uploaded file and store the report and the dataset's new status."""
+    with store.session_scope(read_only=True) as session:
+        row = session.get(DatasetFile, upload_id)
+        if row is None:
+            return
+        path, strict = files.path(row.dataset_id, row.stored_name), row.dataset.strict
+    try:
+        report = validate_file(path, strict=strict, should_stop=should_stop)
+    except InterruptedError:
+        logger.info("validation of %s stopped; it resumes on the next start", upload_id)
+        return
+    except FileNotFoundError:
+        return  # aborted while it was being checked
+    with store.session_scope() as session:
+        row = session.get(DatasetFile, upload_id)
+        if row is None:
+            return
+        row.validation = report.as_dict()
+        row.format = report.format
+        row.records = report.valid_conversations
+        usable = report.valid_conversations > 0 and report.fatal is None
+        row.status = (FileStatus.valid if usable else FileStatus.invalid).value
+        session.flush()
+        refresh_status(session, dataset=row.dataset)
+
+
+def abort_upload(
+    session: Session, *, upload_id: str, principal: Principal, files: DatasetFiles, registry: UploadRegistry
+) -> None:
+    """Stop an upload in flight, or remove a finished file and its record."""
+    in_flight = registry.get(upload_id)
+    if in_flight is not None and principal.owner_scope in (None, in_flight.owner):
+        in_flight.cancelled.set()
+        return
+    row = session.get(DatasetFile, upload_id)
+    if row is None or (principal.owner_scope is not None and row.dataset.owner != principal.owner_scope):
+        raise NotFound(f"upload {upload_id!r} not found", param="upload_id")
+    dataset = row.dataset
+    path = files.path(row.dataset_id, row.stored_name)
+    session.delete(row)
+    session.flush()
+    session.refresh(dataset)
+    refresh_status(session, dataset=dataset)
+    path.unlink(missing_ok=True)
+
+
+def get_file(*, dataset: Dataset, upload_id: str) -> DatasetFile:
+    for file in dataset.files:
+        if file.upload_id == upload_id:
+            return file
+    raise NotFound(f"upload {upload_id!r} not found in dataset {dataset.id!r}", param="upload_id")
+
+
+def preview(dataset: Dataset, *, files: DatasetFiles, limit: int) -> list[PreviewRecord]:
+    """The first `limit` valid records across the dataset's files, parsed."""
+    found: list[PreviewRecord] = []
+    for file in dataset.files:
+        if len(found) >= limit or file.status != FileStatus.valid.value:
+            continue
+        path = files.path(dataset.id, file.stored_name)
+        for item in preview_records(path, limit=limit - len(found), strict=dataset.strict):
+            found.append(PreviewRecord(upload_id=file.upload_id, **item))
+    return found
+
+
+async def validate_or_schedule(
+    store: Store,
+    *,
+    row: DatasetFile,
+    files: DatasetFiles,
+    inline_limit: int,
+    submit: Callable[..., object],
+    should_stop: Callable[[], bool],
+) -> FileStatus:
+    """Validate a small file before answering; hand a large one to a background worker."""
+    if row.bytes > inline_limit:
+        submit(validate_upload, store, upload_id=row.upload_id, files=files, should_stop=should_stop)
+        return FileStatus.validating
+    await anyio.to_thread.run_sync(lambda: validate_upload(store, upload_id=row.upload_id, files=files))
+    with store.session_scope(read_only=True) as session:
+        current = session.get(DatasetFile, row.upload_id)
+        return FileStatus(current.status) if current is not None else FileStatus.invalid
+
+
+def upload_result(row: DatasetFile, *, status: FileStatus) -> UploadResult:
+    return UploadResult(
+        upload_id=row.upload_id,
+        dataset_id=row.dataset_id,
+        bytes=row.bytes,
+        filename=row.name,
+        stored_name=row.stored_name,
+        sha256=row.sha256,
+        status=status,
+    )
+
+
+def pending_validations(store: Store) -> list[str]:
+    """Uploads whose validation never finished (the service stopped mid-way)."""
+    with store.session_scope(read_only=True) as session:
+        return list(session.scalars(select(DatasetFile.upload_id).where(DatasetFile.status == "validating")))
