@@ -10,11 +10,22 @@ from src.storage import Store
 from src.storage.tables import Project, Run
 
 
-def add_run(store: Store, *, project: str, status: str) -> str:
+def add_run(store: Store, *, project: str, status: str, dataset_id: str | None = None) -> str:
     """Insert a run of `project` with `status`; returns its id."""
     with store.session_scope() as session:
         found = session.scalar(select(Project).where(Project.name == project))
         assert found is not None, project
-        run = Run(id=f"run-{uuid.uuid4().hex[:12]}", project_id=found.id, owner=found.owner, status=status)
+        run = Run(
+            id=f"run-{uuid.uuid4().hex[:12]}",
+            project_id=found.id,
+            owner=found.owner,
+            status=status,
+            dataset_id=dataset_id,
+        )
         session.add(run)
     return run.id
+
+
+def set_run_status(store: Store, *, run_id: str, status: str) -> None:
+    with store.session_scope() as session:
+        session.get(Run, run_id).status = status
