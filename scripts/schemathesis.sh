@@ -12,7 +12,7 @@ key="schemathesis-admin-key"
 
 TUNING_DATABASE_URL="sqlite:///$work/st.db" TUNING_DATA_DIR="$work/data" TUNING_PORT="$port" \
   TUNING_API_KEYS="[\"$key\"]" TUNING_LOG_LEVEL=WARNING PYTHONPATH="$PWD" \
-  $PY main.py >"$work/server.log" 2>&1 &
+  $PY main.py >"${ST_SERVER_LOG:-$work/server.log}" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 ItemT = TypeVar("ItemT")
+
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ObjectId = Annotated[
+    str,
+    StringConstraints(min_length=36, max_length=36, pattern=UUID_PATTERN),
+    Field(examples=["01a201cb-1ff8-71b4-aaad-733be0bfbb2f"]),
+]
 
 
 class ApiModel(BaseModel):
@@ -18,7 +25,8 @@ class ApiModel(BaseModel):
 class RequestModel(BaseModel):
     """Base for request bodies: unknown fields are a 422 naming the field."""
 
-    model_config = ConfigDict(extra="forbid")
+    # python-re: some patterns (safe relative paths) need look-ahead, which the Rust engine lacks
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
 
 class Page(ApiModel, Generic[ItemT]):

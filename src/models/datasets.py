@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from src.models.common import ApiModel, Page, RequestModel
+from src.models.common import ApiModel, ObjectId, Page, RequestModel
 
 DatasetName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$")]
 MAX_METADATA_BYTES = 16 * 1024
@@ -62,7 +62,7 @@ class DatasetUpdate(RequestModel):
     name: DatasetName | None = None
     description: str | None = Field(default=None, max_length=2000)
     metadata: Metadata | None = None
-    train_config: str | None = Field(default=None, max_length=36)
+    train_config: ObjectId | None = None
 
 
 class DatasetCreated(ApiModel):

@@ -31,8 +31,12 @@ def _dedupe(tags: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(tags)) if tags is not None else None
 
 
+# No leading '/', no '..' segment, no backslash or NUL: stated as a pattern so the OpenAPI schema says it too.
+RELATIVE_PATH_PATTERN = r"^(?!/)(?!(?:.*/)?\.\.(?:/|$))[^\x00\\]+$"
 RelativePath = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_check_relative_path)
+    str,
+    StringConstraints(min_length=1, max_length=255, pattern=RELATIVE_PATH_PATTERN),
+    AfterValidator(_check_relative_path),
 ]
 Tags = Annotated[list[Tag], Field(max_length=32), AfterValidator(_dedupe)]
 

@@ -9,8 +9,14 @@ from fastapi.responses import FileResponse
 
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep, StoreDep
 from src.features.datasets import service
-from src.features.datasets.dependencies import BackgroundDep, DatasetDep, DatasetFilesDep, RegistryDep
-from src.models.common import Message
+from src.features.datasets.dependencies import (
+    BackgroundDep,
+    DatasetDep,
+    DatasetFilesDep,
+    DatasetId,
+    RegistryDep,
+)
+from src.models.common import Message, ObjectId
 from src.models.datasets import (
     DatasetCreate,
     DatasetCreated,
@@ -25,7 +31,7 @@ from src.models.datasets import (
 from src.models.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["datasets"], responses=error_responses(400, 401, 404, 422))
-UploadId = Annotated[str, Path(min_length=1, max_length=36)]
+UploadId = Annotated[ObjectId, Path(description="the upload's id")]
 
 MULTIPART_FILE_BODY = {
     "requestBody": {
@@ -58,7 +64,7 @@ def list_datasets(
     principal: PrincipalDep,
     registry: RegistryDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=36, description="id of the last dataset seen")] = None,
+    after: Annotated[ObjectId | None, Query(description="id of the last dataset seen")] = None,
     status: DatasetStatus | None = None,
     name: Annotated[str | None, Query(max_length=128)] = None,
 ) -> DatasetPage:
@@ -77,7 +83,7 @@ def get_dataset(dataset: DatasetDep, registry: RegistryDep) -> DatasetRecord:
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetRecord)
 def update_dataset(
-    dataset_id: Annotated[str, Path(max_length=36)],
+    dataset_id: DatasetId,
     body: DatasetUpdate,
     session: SessionDep,
     principal: PrincipalDep,
@@ -91,7 +97,7 @@ def update_dataset(
 
 @router.delete("/datasets/{dataset_id}", response_model=Message)
 def delete_dataset(
-    dataset_id: Annotated[str, Path(max_length=36)],
+    dataset_id: DatasetId,
     session: SessionDep,
     principal: PrincipalDep,
     files: DatasetFilesDep,

@@ -10,9 +10,10 @@ from app.background import BackgroundWorkers
 from app.deps import PrincipalDep, ReadSessionDep
 from src.features.datasets import service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
+from src.models.common import ObjectId
 from src.storage.tables import Dataset
 
-DatasetId = Annotated[str, Path(min_length=1, max_length=36, description="the dataset's id")]
+DatasetId = Annotated[ObjectId, Path(description="the dataset's id")]
 
 
 def load_dataset(dataset_id: DatasetId, session: ReadSessionDep, principal: PrincipalDep) -> Dataset:

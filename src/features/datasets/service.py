@@ -35,7 +35,7 @@ from src.models.datasets import (
 from src.models.errors import Invalid, NotFound, TooLarge
 from src.models.runs import ACTIVE_STATUSES
 from src.storage import Store
-from src.storage.tables import Dataset, DatasetFile, Run
+from src.storage.tables import Dataset, DatasetFile, Run, TrainConfig
 from src.utils.ids import new_uuid7
 from src.utils.multipart import MultipartError, PayloadTooLarge, receive_file
 
@@ -64,6 +64,14 @@ def create(session: Session, *, principal: Principal, data: DatasetCreate) -> Da
     session.add(dataset)
     session.flush()
     return dataset
+
+
+def _linkable_config(session: Session, *, config_id: str, principal: Principal) -> TrainConfig:
+    """A config the caller may link; one that does not exist (for them) is a 400 on the body."""
+    try:
+        return train_configs_service.get(session, config_id=config_id, principal=principal)
+    except NotFound as exc:
+        raise Invalid(f"training config {config_id!r} not found", param="train_config") from exc
 
 
 def get(session: Session, *, dataset_id: str, principal: Principal) -> Dataset:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep
 from src.features.train_configs import service
 from src.features.train_configs.service import ConfigFiles
-from src.models.common import Message
+from src.models.common import Message, ObjectId
 from src.models.errors import Invalid, TooLarge, error_responses
 from src.models.train_configs import (
     SlotAnswer,
@@ -23,7 +23,7 @@ from src.models.train_configs import (
 )
 
 router = APIRouter(prefix="/v1", tags=["train configs"], responses=error_responses(400, 401, 404, 422))
-ConfigId = Annotated[str, Path(min_length=1, max_length=36)]
+ConfigId = Annotated[ObjectId, Path(description="the config's id")]
 
 _YAML_FILE_SCHEMA = {
     "type": "object",
@@ -68,7 +68,10 @@ async def read_config_body(request: Request, settings: SettingsDep) -> tuple[str
         text = TrainConfigText.model_validate_json(bytes(body))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from exc
-    return text.name, text.content.encode()
+    try:
+        return text.name, text.content.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON can carry lone surrogates, which are not text
+        raise Invalid("content is not valid Unicode text", param="content") from exc
 
 
 async def read_multipart_config(request: Request, settings: SettingsDep) -> tuple[str, bytes]:
@@ -154,7 +157,7 @@ def list_train_configs(
     session: ReadSessionDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=36, description="id of the last config seen")] = None,
+    after: Annotated[ObjectId | None, Query(description="id of the last config seen")] = None,
 ) -> TrainConfigPage:
     """List training configs, newest first."""
     rows, has_more = service.list_page(session, principal=principal, limit=limit, after=after)

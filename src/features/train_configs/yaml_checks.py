@@ -66,7 +66,10 @@ def load_training_yaml(content: bytes) -> dict[str, Any]:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlRejected("the YAML is not UTF-8 text") from exc
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise YamlRejected(f"YAML error: {exc}") from exc
     try:
         node = loader.get_single_node()
         if node is None:
