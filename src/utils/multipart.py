@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import anyio.lowlevel
 import anyio.to_thread
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -105,28 +106,30 @@ async def receive_file(
     sink: FileSink,
     max_bytes: int,
     field_name: str = "file",
-    batch_bytes: int = 1 << 20,
+    batch_bytes: int = 4 << 20,
     on_progress: Callable[[int], None] | None = None,
 ) -> ReceivedFile:
     """Stream the `field_name` file part of the body into `sink`; return its name, size and SHA-256."""
     events = _Events()
     parser = MultipartParser(multipart_boundary(content_type), events.callbacks())
     hasher = hashlib.sha256()
-    batch = bytearray()
+    batch: list[bytes] = []
+    batch_size = 0
     filename: str | None = None
     in_file = False
     size = 0
     field_bytes = 0
 
-    def write(data: bytes) -> None:
-        hasher.update(data)
-        sink.write(data)
+    def write(pieces: list[bytes]) -> None:
+        for piece in pieces:
+            hasher.update(piece)
+            sink.write(piece)
 
     async def flush() -> None:
+        nonlocal batch, batch_size
         if batch:
-            data = bytes(batch)
-            batch.clear()
-            await anyio.to_thread.run_sync(write, data)
+            pieces, batch, batch_size = batch, [], 0
+            await anyio.to_thread.run_sync(write, pieces)
 
     async for chunk in chunks:
         try:
@@ -147,8 +150,9 @@ async def receive_file(
                 size += len(value)
                 if size > max_bytes:
                     raise PayloadTooLarge(f"the file is larger than the {max_bytes}-byte limit")
-                batch += value
-                if len(batch) >= batch_bytes:
+                batch.append(value)
+                batch_size += len(value)
+                if batch_size >= batch_bytes:
                     await flush()
                     if on_progress is not None:
                         on_progress(size)
@@ -157,6 +161,7 @@ async def receive_file(
                 if field_bytes > MAX_FIELD_BYTES:
                     raise MultipartError("form fields other than the file are too large")
         events.items.clear()
+        await anyio.lowlevel.checkpoint()  # let other requests run between chunks that arrive back to back
     await flush()
     if not events.finished:
         raise MultipartError("the multipart body ended before its closing boundary")

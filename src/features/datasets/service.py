@@ -283,8 +283,12 @@ def validate_upload(
         if row is None:
             return
         path, strict = files.path(row.dataset_id, row.stored_name), row.dataset.strict
+    def stop_early() -> bool:
+        # the file was aborted or its dataset deleted: nothing left to report on
+        return (should_stop is not None and should_stop()) or not path.exists()
+
     try:
-        report = validate_file(path, strict=strict, should_stop=should_stop)
+        report = validate_file(path, strict=strict, should_stop=stop_early)
     except InterruptedError:
         logger.info("validation of %s stopped; it resumes on the next start", upload_id)
         return
