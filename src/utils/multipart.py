@@ -154,13 +154,13 @@ async def receive_file(
                 batch_size += len(value)
                 if batch_size >= batch_bytes:
                     await flush()
-                    if on_progress is not None:
-                        on_progress(size)
             else:
                 field_bytes += len(value)
                 if field_bytes > MAX_FIELD_BYTES:
                     raise MultipartError("form fields other than the file are too large")
         events.items.clear()
+        if on_progress is not None and in_file:
+            on_progress(size)
         await anyio.lowlevel.checkpoint()  # let other requests run between chunks that arrive back to back
     await flush()
     if not events.finished:
