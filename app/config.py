@@ -76,6 +76,55 @@ class UploadSettings(BaseSettings):
     max_yaml_bytes: int = Field(default=1024**2, ge=1, description="largest training YAML accepted")
 
 
+class TrainingSettings(BaseSettings):
+    """Where and how training runs execute."""
+
+    model_config = _section_config()
+
+    training_dir: Path = Field(
+        default=Path("./training"), description="the host directory shared with the container"
+    )
+    training_container_dir: str = Field(
+        default="/workspace/training", description="the same directory in the container"
+    )
+    training_container: str = "qwen2.5-14b-instruct_xpytorch_full_sft"
+    training_workdir: str = Field(
+        default="KTIP_Release_2.1.0/train/llm", description="relative to the training dir"
+    )
+    training_command: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["bash", "run_train_full_sft.sh", "{training_yaml}"],
+        description="argv template: {training_yaml} {dataset} {output_dir} {run_id} {workspace}",
+    )
+    executor: Literal["local", "docker"] = "local"
+    max_concurrent_runs: int = Field(default=10, ge=1)
+    gpus: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="GPU ids when NVML is absent"
+    )
+    run_gpus: int | None = Field(default=None, ge=0, description="default GPUs per run (1 with GPUs, else 0)")
+    scheduler: bool = Field(default=True, description="run the scheduler and monitor inside the service")
+    monitor_interval: float = Field(default=0.5, gt=0)
+    stall_timeout: float = Field(
+        default=1800.0, gt=0, description="seconds without output before a run is stalled"
+    )
+    cancel_grace: float = Field(default=10.0, ge=0, description="seconds between TERM and KILL")
+
+    @field_validator("training_command", mode="before")
+    @classmethod
+    def _parse_command(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ValueError("TUNING_TRAINING_COMMAND must be a JSON list of strings")
+        return value
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _parse_gpus(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+        return [str(v).strip() for v in value if str(v).strip()]
+
+
 class AuthSettings(BaseSettings):
     model_config = _section_config()
 
@@ -103,6 +152,7 @@ class Settings(BaseModel):
     store: StoreSettings = Field(default_factory=StoreSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
 
     @property
     def pool_size(self) -> int:

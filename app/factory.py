@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import pkgutil
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,11 @@ from app.middleware import HttpMetrics, RequestContextMiddleware
 from src.features.auth import service as auth_service
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
+from src.features.gpus import service as gpus_service
+from src.features.runs.engine import EngineSettings, RunEngine
+from src.features.runs.executors.docker import DockerExecutor
+from src.features.runs.executors.local import LocalExecutor
+from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs.service import ConfigFiles
 from src.storage import Store
 
@@ -90,7 +96,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.uploads = UploadRegistry()
     app.state.dataset_files = DatasetFiles(settings.store.data_dir)
     app.state.config_files = ConfigFiles(settings.store.data_dir)
+    app.state.training_layout = training_layout(settings)
     await anyio.to_thread.run_sync(_recover_datasets, app)
+    app.state.run_engine = None
+    if settings.training.scheduler:
+        app.state.run_engine = build_engine(store, settings, layout=app.state.training_layout)
+        app.state.run_engine.start()
     app.state.started_monotonic = time.monotonic()
     logger.info(
         "tuning service started", extra={"database": store.engine.url.render_as_string(hide_password=True)}
@@ -99,8 +110,45 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         logger.info("tuning service stopping")
+        if app.state.run_engine is not None:
+            await anyio.to_thread.run_sync(app.state.run_engine.stop)
         await anyio.to_thread.run_sync(app.state.background.shutdown)
         store.dispose()
+
+
+def training_layout(settings: Settings) -> TrainingLayout:
+    """The training settings as plain values, with the GPU inventory read once."""
+    training = settings.training
+    gpu_ids = [gpu.id for gpu in gpus_service.inventory(training.gpus)]
+    default_gpus = training.run_gpus if training.run_gpus is not None else (1 if gpu_ids else 0)
+    return TrainingLayout(
+        training_dir=training.training_dir,
+        container_dir=training.training_container_dir,
+        workdir=training.training_workdir,
+        command=training.training_command,
+        default_executor=training.executor,
+        gpu_ids=gpu_ids,
+        default_gpus=default_gpus,
+    )
+
+
+def build_engine(store: Store, settings: Settings, *, layout: TrainingLayout) -> RunEngine:
+    """The scheduler and monitor, with both executors."""
+    training = settings.training
+    # the service's own secrets (keys, database URL) are not handed to training processes
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TUNING_", "TRAINING_DB_URL"))}
+    return RunEngine(
+        store,
+        layout=layout,
+        executors={"local": LocalExecutor(), "docker": DockerExecutor(container=training.training_container)},
+        settings=EngineSettings(
+            max_concurrent_runs=training.max_concurrent_runs,
+            monitor_interval=training.monitor_interval,
+            stall_timeout=training.stall_timeout,
+            cancel_grace=training.cancel_grace,
+            base_env=base_env,
+        ),
+    )
 
 
 def _recover_datasets(app: FastAPI) -> None:

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from app.config import AuthSettings, BootstrapKey, ServerSettings, Settings, StoreSettings
+from app.config import AuthSettings, BootstrapKey, ServerSettings, Settings, StoreSettings, TrainingSettings
 from app.factory import create_app
 from src.storage import Base, Store
 from tests.support import databases
@@ -67,6 +67,7 @@ def make_settings(database_url: str, data_dir: Path, **sections: object) -> Sett
         "server": ServerSettings(log_level="WARNING"),
         "store": StoreSettings(database_url=database_url, data_dir=data_dir),
         "auth": AuthSettings(mode="api_key", api_keys=TEST_KEYS),
+        "training": TrainingSettings(training_dir=data_dir.parent / "training", scheduler=False, gpus=[]),
     }
     values.update(sections)
     return Settings(**values)  # type: ignore[arg-type]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from src.models.common import ApiModel, Page, RequestModel
 
 
 class RunStatus(StrEnum):
@@ -19,3 +25,143 @@ class RunStatus(StrEnum):
 
 TERMINAL_STATUSES = frozenset({RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled})
 ACTIVE_STATUSES = frozenset({RunStatus.pending, RunStatus.running})
+
+
+class FailureCause(StrEnum):
+    exit_code = "exit_code"
+    oom = "oom"
+    data_error = "data_error"
+    launch_error = "launch_error"
+    stalled = "stalled"
+    lost = "lost"
+    cancelled_by_user = "cancelled_by_user"
+
+
+class Executor(StrEnum):
+    local = "local"
+    docker = "docker"
+
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+RUN_ID_PATTERN = r"^run-[0-9a-f]{28}$"
+RunId = Annotated[
+    str, StringConstraints(pattern=RUN_ID_PATTERN), Field(examples=["run-01a201cb1ff871b4aaad733be0bf"])
+]
+
+
+class RunCreate(RequestModel):
+    dataset: str | None = Field(
+        default=None,
+        max_length=255,
+        description="an uploaded dataset id, or a relative path in the training dir",
+    )
+    train_config: str | None = Field(
+        default=None,
+        max_length=255,
+        description="a training config id, or a relative path in the training dir",
+    )
+    gpus: int | None = Field(default=None, ge=0, le=64, description="GPUs to hold; default TUNING_RUN_GPUS")
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=4096)]] = Field(default_factory=dict)
+    executor: Executor | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"gpus": 1, "env": {"WANDB_MODE": "offline"}, "note": "first"}]}
+    }
+
+
+class RunError(ApiModel):
+    cause: FailureCause
+    message: str
+    exit_code: int | None = None
+    log_tail: list[str] = Field(default_factory=list, description="the last 50 log lines")
+
+
+class RunRead(ApiModel):
+    id: str
+    object: Literal["run"] = "run"
+    project: str
+    owner: str
+    status: RunStatus
+    executor: Executor
+    progress: float = Field(description="0 to 1")
+    current_step: int | None
+    total_steps: int | None
+    epoch: float | None
+    dataset: str | None
+    train_config: str | None
+    gpus: int
+    gpu_ids: list[str]
+    env: dict[str, str]
+    note: str | None
+    command: list[str]
+    workspace: str | None
+    output_dir: str | None
+    queue_position: int | None
+    pending_reason: str | None
+    error: RunError | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+RunPage = Page[RunRead]
+
+
+class LogLineCreate(RequestModel):
+    line: str = Field(min_length=1, max_length=65536)
+    tags: list[Tag] = Field(default_factory=list, max_length=16)
+
+
+class LogLine(ApiModel):
+    seq: int
+    line: str
+    source: str
+    tags: list[str]
+    created_at: datetime
+
+
+class LogPage(ApiModel):
+    object: Literal["list"] = "list"
+    data: list[LogLine]
+    has_more: bool
+    last_seq: int = Field(description="pass as `after` to read on")
+
+
+class MetricPoint(ApiModel):
+    step: int | None
+    epoch: float | None
+    loss: float | None
+    eval_loss: float | None
+    lr: float | None
+    grad_norm: float | None
+    throughput: float | None
+    extra: dict[str, Any]
+    source: str
+    created_at: datetime
+
+
+class MetricSeries(ApiModel):
+    object: Literal["list"] = "list"
+    run_id: str
+    data: list[MetricPoint]
+
+
+class ArtifactRead(ApiModel):
+    id: str
+    path: str
+    bytes: int
+    sha256: str
+    kind: str
+    tags: list[str]
+    created_at: datetime
+
+
+class ArtifactList(ApiModel):
+    object: Literal["list"] = "list"
+    data: list[ArtifactRead]
+
+
+class ArtifactTags(RequestModel):
+    tags: list[Tag] = Field(min_length=1, max_length=16)

@@ -1,6 +1,33 @@
 """One SQLAlchemy store shared by every feature: engine, sessions, tables, migrations."""
 
 from src.storage.db import Store
-from src.storage.tables import ApiKey, Base, Dataset, DatasetFile, Project, ProjectTag, Run, TrainConfig
+from src.storage.tables import (
+    ApiKey,
+    Base,
+    Dataset,
+    DatasetFile,
+    GpuLease,
+    Project,
+    ProjectTag,
+    Run,
+    RunArtifact,
+    RunLog,
+    RunMetric,
+    TrainConfig,
+)
 
-__all__ = ["ApiKey", "Base", "Dataset", "DatasetFile", "Project", "ProjectTag", "Run", "Store", "TrainConfig"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Dataset",
+    "DatasetFile",
+    "GpuLease",
+    "Project",
+    "ProjectTag",
+    "Run",
+    "RunArtifact",
+    "RunLog",
+    "RunMetric",
+    "Store",
+    "TrainConfig",
+]

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from src.storage.types import UTCDateTime, utcnow
@@ -89,21 +100,113 @@ class ProjectTag(Base):
 
 
 class Run(Base):
-    """A training run of a project; the runs engine fills in the rest of its life."""
+    """A training run: what to execute, where it stands, and how it ended."""
 
     __tablename__ = "run"
-    __table_args__ = (Index("ix_run_project_id_status", "project_id", "status"),)
+    __table_args__ = (
+        Index("ix_run_project_id_status", "project_id", "status"),
+        Index("ix_run_project_id_id", "project_id", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="RESTRICT"))
     dataset_id: Mapped[str | None] = mapped_column(ForeignKey("dataset.id", ondelete="RESTRICT"), index=True)
     owner: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    executor: Mapped[str] = mapped_column(String(16), default="local")
+    dataset_ref: Mapped[str | None] = mapped_column(String(255))
+    train_config_ref: Mapped[str | None] = mapped_column(String(255))
+    gpus_requested: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+    command: Mapped[list[str]] = mapped_column(JSON, default=list)
+    workspace: Mapped[str | None] = mapped_column(String(1024))
+    output_dir: Mapped[str | None] = mapped_column(String(1024))
+    pgid: Mapped[int | None] = mapped_column(Integer)
+    exec_id: Mapped[str | None] = mapped_column(String(128))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    failure_cause: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_tail: Mapped[list[str] | None] = mapped_column(JSON)
+    pending_reason: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    current_step: Mapped[int | None] = mapped_column(Integer)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    epoch: Mapped[float | None] = mapped_column()
+    log_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    trainer_log_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    log_lines: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     project: Mapped[Project] = relationship(back_populates="runs")
+
+
+class RunLog(Base):
+    """One log line of a run; `seq` numbers a run's lines from 1 with no gaps."""
+
+    __tablename__ = "run_log"
+    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_run_log_run_id_seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), default="output")
+    tags: Mapped[str] = mapped_column(String(255), default="")
+    line: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RunMetric(Base):
+    """One point of a run's training metrics."""
+
+    __tablename__ = "run_metric"
+    __table_args__ = (Index("ix_run_metric_run_id_id", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int | None] = mapped_column(Integer)
+    epoch: Mapped[float | None] = mapped_column()
+    loss: Mapped[float | None] = mapped_column()
+    eval_loss: Mapped[float | None] = mapped_column()
+    lr: Mapped[float | None] = mapped_column()
+    grad_norm: Mapped[float | None] = mapped_column()
+    throughput: Mapped[float | None] = mapped_column()
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RunArtifact(Base):
+    """A file a run left in its output directory."""
+
+    __tablename__ = "run_artifact"
+    __table_args__ = (UniqueConstraint("run_id", "path", name="uq_run_artifact_run_id_path"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GpuLease(Base):
+    """Which run or deployment holds a GPU; the primary key makes a GPU's lease exclusive."""
+
+    __tablename__ = "gpu_lease"
+
+    gpu_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder_type: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[str] = mapped_column(String(64), index=True)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class TrainConfig(Base):

@@ -283,6 +283,7 @@ def validate_upload(
         if row is None:
             return
         path, strict = files.path(row.dataset_id, row.stored_name), row.dataset.strict
+
     def stop_early() -> bool:
         # the file was aborted or its dataset deleted: nothing left to report on
         return (should_stop is not None and should_stop()) or not path.exists()

@@ -1,0 +1,204 @@
+"""Run routes: start, list, read, cancel; logs (paged, tailed, streamed), metrics, artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from app.deps import PrincipalDep, ReadSessionDep, SessionDep, StoreDep
+from src.features.datasets.dependencies import DatasetFilesDep
+from src.features.projects import service as projects_service
+from src.features.runs import service
+from src.features.runs.workspace import TrainingLayout
+from src.features.train_configs.api import ConfigFilesDep
+from src.models.common import ObjectId
+from src.models.errors import error_responses
+from src.models.projects import ProjectName
+from src.models.runs import (
+    ArtifactList,
+    ArtifactRead,
+    ArtifactTags,
+    LogLineCreate,
+    LogPage,
+    MetricPoint,
+    MetricSeries,
+    RunCreate,
+    RunId,
+    RunPage,
+    RunRead,
+    RunStatus,
+    Tag,
+)
+from src.storage import Store
+from src.storage.tables import Run
+
+router = APIRouter(tags=["runs"], responses=error_responses(400, 401, 404, 422))
+
+
+def get_layout(request: Request) -> TrainingLayout:
+    return request.app.state.training_layout
+
+
+def load_run(run_id: Annotated[RunId, Path()], session: ReadSessionDep, principal: PrincipalDep) -> Run:
+    return service.get(session, run_id=run_id, principal=principal)
+
+
+LayoutDep = Annotated[TrainingLayout, Depends(get_layout)]
+RunDep = Annotated[Run, Depends(load_run)]
+
+
+@router.post("/projects/{name}/runs", status_code=status.HTTP_201_CREATED, response_model=RunRead)
+def create_run(
+    name: ProjectName,
+    session: SessionDep,
+    principal: PrincipalDep,
+    layout: LayoutDep,
+    dataset_files: DatasetFilesDep,
+    config_files: ConfigFilesDep,
+    body: RunCreate | None = None,
+) -> RunRead:
+    """Queue a training run of the project; it starts when a slot and its GPUs are free."""
+    project = projects_service.get(session, name=name, principal=principal)
+    run = service.create(
+        session,
+        project=project,
+        principal=principal,
+        data=body or RunCreate(),
+        layout=layout,
+        dataset_files=dataset_files,
+        config_files=config_files,
+    )
+    return service.to_read(session, run=run)
+
+
+@router.get("/projects/{name}/runs", response_model=RunPage)
+def list_runs(
+    name: ProjectName,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[RunId | None, Query(description="id of the last run seen")] = None,
+    status: RunStatus | None = None,
+) -> RunPage:
+    """A project's runs, newest first, with cursor pagination."""
+    project = projects_service.get(session, name=name, principal=principal)
+    runs, has_more = service.list_page(session, project=project, limit=limit, after=after, status=status)
+    return RunPage(data=[service.to_read(session, run=r) for r in runs], has_more=has_more)
+
+
+@router.get("/runs/{run_id}", response_model=RunRead)
+def get_run(run: RunDep, session: ReadSessionDep) -> RunRead:
+    """A run with its status, progress, queue position and error."""
+    return service.to_read(session, run=run)
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunRead)
+def cancel_run(run_id: Annotated[RunId, Path()], session: SessionDep, principal: PrincipalDep) -> RunRead:
+    """Cancel a pending run, or stop a running one (TERM, then KILL after the grace period)."""
+    run = service.cancel(session, run=service.get(session, run_id=run_id, principal=principal))
+    return service.to_read(session, run=run)
+
+
+@router.get("/runs/{run_id}/logs", response_model=LogPage)
+def read_run_logs(
+    run: RunDep,
+    session: ReadSessionDep,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1, description="last seq already read")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    tag: Tag | None = None,
+    tail: Annotated[int | None, Query(ge=1, le=1000, description="the last N lines instead")] = None,
+) -> LogPage:
+    """Log lines oldest first (page with `after`), or the last `tail` lines."""
+    return service.read_logs(session, run=run, after=after, limit=limit, tag=tag, tail=tail)
+
+
+@router.post("/runs/{run_id}/logs", status_code=status.HTTP_201_CREATED, response_model=LogPage)
+def append_run_log(
+    run_id: Annotated[RunId, Path()], body: LogLineCreate, session: SessionDep, principal: PrincipalDep
+) -> LogPage:
+    """Append a line (with tags) to a run's log."""
+    run = service.get(session, run_id=run_id, principal=principal)
+    seq = service.append_log_lines(session, run=run, lines=[body.line], source="api", tags=body.tags)
+    return service.read_logs(session, run=run, after=seq - 1, limit=1)
+
+
+@router.get(
+    "/runs/{run_id}/logs/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "`data:` one JSON log line per event; `event: end` when the run ends",
+        }
+    },
+)
+async def stream_run_logs(
+    run: RunDep,
+    store: StoreDep,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> StreamingResponse:
+    """Follow the log live as Server-Sent Events; the stream ends when the run does."""
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    return StreamingResponse(
+        _follow(store, run.id, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _follow(store: Store, run_id: str, after: int) -> AsyncIterator[str]:
+    while True:
+        page, finished = await anyio.to_thread.run_sync(_next_lines, store, run_id, after)
+        for line in page.data:
+            yield f"id: {line.seq}\ndata: {json.dumps(line.model_dump(mode='json'))}\n\n"
+        after = page.last_seq
+        if finished and not page.has_more:
+            yield f"event: end\ndata: {json.dumps({'run_id': run_id})}\n\n"
+            return
+        if not page.has_more:
+            await asyncio.sleep(0.5)
+
+
+def _next_lines(store: Store, run_id: str, after: int) -> tuple[LogPage, bool]:
+    with store.session_scope(read_only=True) as session:
+        run = session.get(Run, run_id)
+        finished = run is None or RunStatus(run.status).is_terminal
+        # read the status before the lines, so lines written just before the end are not missed
+        return service.read_logs(session, run=run, after=after, limit=500) if run else LogPage(
+            data=[], has_more=False, last_seq=after
+        ), finished
+
+
+@router.get("/runs/{run_id}/metrics", response_model=MetricSeries)
+def run_metrics(run: RunDep, session: ReadSessionDep) -> MetricSeries:
+    """The run's metric series: step, epoch, loss, eval_loss, lr, grad_norm, throughput."""
+    points = [MetricPoint.model_validate(m) for m in service.metrics(session, run=run)]
+    return MetricSeries(run_id=run.id, data=points)
+
+
+@router.get("/runs/{run_id}/artifacts", response_model=ArtifactList)
+def run_artifacts(run: RunDep, session: ReadSessionDep) -> ArtifactList:
+    """Files the run left in its output directory (registered when it ends)."""
+    return ArtifactList(data=[ArtifactRead.model_validate(a) for a in service.artifacts(session, run=run)])
+
+
+@router.post("/runs/{run_id}/artifacts/{artifact_id}/tags", response_model=ArtifactRead)
+def tag_run_artifact(
+    run_id: Annotated[RunId, Path()],
+    artifact_id: Annotated[ObjectId, Path()],
+    body: ArtifactTags,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> ArtifactRead:
+    """Add tags to an artifact (for example `best` or `deploy`)."""
+    run = service.get(session, run_id=run_id, principal=principal)
+    return ArtifactRead.model_validate(
+        service.tag_artifact(session, run=run, artifact_id=artifact_id, tags=body.tags)
+    )

@@ -1,0 +1,534 @@
+"""The run engine: a scheduler that claims pending runs and a monitor that follows running ones.
+
+Both work from the store and the run's workspace on disk, never from memory
+alone, so the service can be killed at any moment: on the next start the
+monitor's first pass re-attaches to live runs, finishes those that exited
+while it was down (from `exit_code`), and fails the ones that left no trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from src.features.gpus import service as gpus_service
+from src.features.runs import service as runs_service
+from src.features.runs.executors import LaunchError, LaunchSpec, RunExecutor
+from src.features.runs.progress import (
+    MetricSample,
+    Progress,
+    looks_like_data_error,
+    looks_like_oom,
+    parse_output_line,
+    parse_trainer_log_line,
+)
+from src.features.runs.workspace import TrainingLayout
+from src.models.runs import FailureCause, RunStatus
+from src.storage import Store
+from src.storage.tables import Run, RunArtifact, RunLog, RunMetric
+from src.storage.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+READ_CHUNK = 4 * 1024 * 1024
+LIVENESS_EVERY = 2.0
+ERROR_TAIL_LINES = 50
+MAX_ARTIFACTS = 10_000
+
+
+@dataclass
+class _Watch:
+    """What the monitor remembers about a running run between passes (all of it recoverable)."""
+
+    last_liveness_check: float = 0.0
+    term_sent_at: float | None = None
+    kill_sent: bool = False
+    stalled: bool = False
+
+
+@dataclass
+class EngineSettings:
+    max_concurrent_runs: int
+    monitor_interval: float
+    stall_timeout: float
+    cancel_grace: float
+    base_env: dict[str, str] = field(default_factory=dict)
+
+
+class RunEngine:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        layout: TrainingLayout,
+        executors: dict[str, RunExecutor],
+        settings: EngineSettings,
+    ) -> None:
+        self.store = store
+        self.layout = layout
+        self.executors = executors
+        self.settings = settings
+        self._watches: dict[str, _Watch] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the loop -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="run-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current pass and stop; runs keep running for the next start to re-adopt."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("run engine pass failed")
+            self._stop.wait(max(0.0, self.settings.monitor_interval - (time.monotonic() - started)))
+
+    def tick(self) -> None:
+        """One pass: follow running runs, then start what fits."""
+        for run_id in self._running_ids():
+            try:
+                self.monitor(run_id)
+            except Exception:
+                logger.exception("monitoring %s failed", run_id)
+        for run_id in self.schedule():
+            self.launch(run_id)
+
+    def _running_ids(self) -> list[str]:
+        with self.store.session_scope(read_only=True) as session:
+            return list(session.scalars(select(Run.id).where(Run.status == RunStatus.running.value)))
+
+    # -- scheduling ---------------------------------------------------------------
+
+    def schedule(self) -> list[str]:
+        """Claim pending runs in order while slots and GPUs allow; returns the claimed ids.
+
+        The claim is one transaction that holds the scheduling lock (BEGIN IMMEDIATE on
+        SQLite, an advisory lock on PostgreSQL), so two schedulers never exceed the
+        concurrency limit or claim the same run.
+        """
+        with self.store.session_scope() as session:
+            if not self.store.is_sqlite:
+                session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+            running = (
+                session.scalar(
+                    select(func.count()).select_from(Run).where(Run.status == RunStatus.running.value)
+                )
+                or 0
+            )
+            slots = self.settings.max_concurrent_runs - running
+            pending = list(
+                session.scalars(
+                    select(Run)
+                    .where(Run.status == RunStatus.pending.value)
+                    .order_by(Run.id)
+                    .limit(max(slots, 0) + 20)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not pending:
+                return []
+            free = gpus_service.free_gpus(session, gpu_ids=self.layout.gpu_ids)
+            claimed: list[str] = []
+            for run in pending:
+                if len(claimed) >= slots:
+                    _set_reason(run, f"waiting for a run slot ({self.settings.max_concurrent_runs} running)")
+                    continue
+                if run.gpus_requested > len(free):
+                    held = gpus_service.describe_holders(session)
+                    _set_reason(run, f"waiting for {run.gpus_requested} free GPU(s); held: {held}")
+                    continue
+                taken, free = free[: run.gpus_requested], free[run.gpus_requested :]
+                gpus_service.acquire(session, gpu_ids=taken, holder_type="run", holder_id=run.id)
+                now = utcnow()
+                run.status = RunStatus.running.value
+                run.gpu_ids = taken
+                run.pending_reason = None
+                run.started_at = now
+                run.last_activity_at = now
+                claimed.append(run.id)
+        return claimed
+
+    def launch(self, run_id: str) -> None:
+        """Start a claimed run's command; a failure to start is the run's `launch_error`."""
+        with self.store.session_scope(read_only=True) as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            spec = self._spec(run)
+            executor = self.executors.get(run.executor)
+        try:
+            if executor is None:
+                raise LaunchError(f"executor {run.executor!r} is not available in this service")
+            pgid, exec_id = executor.launch(spec)
+        except LaunchError as exc:
+            logger.warning("run %s could not start: %s", run_id, exc)
+            self._finish(run_id, status=RunStatus.failed, cause=FailureCause.launch_error, message=str(exc))
+            return
+        with self.store.session_scope() as session:
+            session.execute(update(Run).where(Run.id == run_id).values(pgid=pgid, exec_id=exec_id))
+        logger.info("run %s started (pgid %s)", run_id, pgid)
+
+    def _spec(self, run: Run) -> LaunchSpec:
+        exec_workspace = self.layout.exec_path(run.executor, f"runs/{run.id}")
+        env = {**(self.settings.base_env if run.executor == "local" else {}), **run.env}
+        env.update(
+            {
+                "TUNING_RUN_ID": run.id,
+                "TUNING_RUN_DIR": exec_workspace,
+                "TUNING_OUTPUT_DIR": run.output_dir or f"{exec_workspace}/output",
+                "CUDA_VISIBLE_DEVICES": ",".join(run.gpu_ids),
+            }
+        )
+        return LaunchSpec(
+            run_id=run.id,
+            argv=run.command,
+            env=env,
+            host_workspace=Path(run.workspace or self.layout.host_workspace(run.id)),
+            exec_workspace=exec_workspace,
+            exec_workdir=self.layout.exec_workdir(run.executor),
+        )
+
+    # -- monitoring ---------------------------------------------------------------
+
+    def monitor(self, run_id: str) -> None:
+        """Ingest new output, then decide whether the run has ended, must be stopped, or was lost."""
+        watch = self._watches.setdefault(run_id, _Watch())
+        with self.store.session_scope(read_only=True) as session:
+            run = session.get(Run, run_id)
+            if run is None or run.status != RunStatus.running.value:
+                self._watches.pop(run_id, None)
+                return
+            workspace = Path(run.workspace or "")
+            executor = self.executors.get(run.executor)
+            pgid, cancel_requested, exec_workspace = (
+                run.pgid,
+                run.cancel_requested,
+                self.layout.exec_path(run.executor, f"runs/{run.id}"),
+            )
+            last_activity = run.last_activity_at
+        exit_code = _read_exit_code(workspace)
+        self.ingest(run_id, final=exit_code is not None)
+        if exit_code is not None:
+            self._finish_from_exit(run_id, exit_code, watch)
+            return
+        now = time.monotonic()
+        if cancel_requested or watch.stalled:
+            self._stop_group(executor, pgid, watch, now)
+        elif (
+            last_activity is not None
+            and (utcnow() - last_activity).total_seconds() > self.settings.stall_timeout
+        ):
+            logger.warning("run %s stalled: no output for %.0f s", run_id, self.settings.stall_timeout)
+            watch.stalled = True
+            self._stop_group(executor, pgid, watch, now)
+        if now - watch.last_liveness_check < LIVENESS_EVERY and watch.term_sent_at is None:
+            return
+        watch.last_liveness_check = now
+        alive = (
+            executor is not None
+            and pgid is not None
+            and executor.is_alive(pgid, exec_workspace=exec_workspace)
+        )
+        if alive:
+            return
+        exit_code = _read_exit_code(workspace)  # it may have ended between the two looks
+        if exit_code is not None:
+            self.ingest(run_id, final=True)
+            self._finish_from_exit(run_id, exit_code, watch)
+        elif cancel_requested:
+            self._finish(
+                run_id,
+                status=RunStatus.cancelled,
+                cause=FailureCause.cancelled_by_user,
+                message="cancelled by the user",
+            )
+        elif watch.stalled:
+            self._finish(
+                run_id,
+                status=RunStatus.failed,
+                cause=FailureCause.stalled,
+                message=f"no output for {self.settings.stall_timeout:.0f} s; the run was stopped",
+            )
+        elif pgid is None and (utcnow() - (last_activity or utcnow())).total_seconds() < 30:
+            return  # still launching
+        else:
+            self._finish(
+                run_id,
+                status=RunStatus.failed,
+                cause=FailureCause.lost,
+                message="the run's process is gone and it left no exit code",
+            )
+
+    def _stop_group(self, executor: RunExecutor | None, pgid: int | None, watch: _Watch, now: float) -> None:
+        if executor is None or pgid is None:
+            return
+        if watch.term_sent_at is None:
+            executor.signal_group(pgid, "TERM")
+            watch.term_sent_at = now
+        elif not watch.kill_sent and now - watch.term_sent_at >= self.settings.cancel_grace:
+            executor.signal_group(pgid, "KILL")
+            watch.kill_sent = True
+
+    def _finish_from_exit(self, run_id: str, exit_code: int, watch: _Watch) -> None:
+        with self.store.session_scope(read_only=True) as session:
+            run = session.get(Run, run_id)
+            cancel_requested = bool(run and run.cancel_requested)
+            tail = _tail(session, run_id, ERROR_TAIL_LINES)
+        if exit_code == 0:
+            self._finish(run_id, status=RunStatus.succeeded, exit_code=0)
+        elif cancel_requested:
+            self._finish(
+                run_id,
+                status=RunStatus.cancelled,
+                cause=FailureCause.cancelled_by_user,
+                message="cancelled by the user",
+                exit_code=exit_code,
+            )
+        elif watch.stalled:
+            self._finish(
+                run_id,
+                status=RunStatus.failed,
+                cause=FailureCause.stalled,
+                exit_code=exit_code,
+                message=f"no output for {self.settings.stall_timeout:.0f} s; the run was stopped",
+            )
+        elif looks_like_oom(tail):
+            self._finish(
+                run_id,
+                status=RunStatus.failed,
+                cause=FailureCause.oom,
+                exit_code=exit_code,
+                message=f"out of memory (exit code {exit_code})",
+            )
+        elif looks_like_data_error(tail):
+            self._finish(
+                run_id,
+                status=RunStatus.failed,
+                cause=FailureCause.data_error,
+                exit_code=exit_code,
+                message=f"the training data could not be used (exit code {exit_code})",
+            )
+        else:
+            self._finish(
+                run_id,
+                status=RunStatus.failed,
+                cause=FailureCause.exit_code,
+                exit_code=exit_code,
+                message=f"the training command exited with code {exit_code}",
+            )
+
+    def _finish(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        cause: FailureCause | None = None,
+        message: str | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        """Move a running run to its terminal state once, register artifacts, release its GPUs."""
+        self._watches.pop(run_id, None)
+        with self.store.session_scope(read_only=True) as session:
+            run = session.get(Run, run_id)
+            output = (
+                self.layout.host_path_of(run.executor, run.output_dir) if run and run.output_dir else None
+            )
+        # hash outside the write transaction: model files can be large
+        found = scan_artifacts(output) if output is not None and output.is_dir() else []
+        with self.store.session_scope() as session:
+            run = session.get(Run, run_id, with_for_update=True)
+            if run is None or RunStatus(run.status).is_terminal:
+                return
+            if status is RunStatus.succeeded:
+                run.progress = 1.0
+            run.status = status.value
+            run.exit_code = exit_code
+            run.failure_cause = cause.value if cause else None
+            run.error_message = message
+            run.error_tail = _tail(session, run_id, ERROR_TAIL_LINES) if cause else None
+            run.finished_at = utcnow()
+            gpus_service.release(session, holder_type="run", holder_id=run_id)
+            known = set(session.scalars(select(RunArtifact.path).where(RunArtifact.run_id == run_id)))
+            for artifact in found:
+                if artifact["path"] not in known:
+                    session.add(
+                        RunArtifact(id=runs_service.new_artifact_id(), run_id=run_id, tags=[], **artifact)
+                    )
+        logger.info("run %s %s%s", run_id, status.value, f" ({cause.value})" if cause else "")
+
+    # -- log ingestion ------------------------------------------------------------
+
+    def ingest(self, run_id: str, *, final: bool = False) -> None:
+        """Move new lines of output.log and trainer_log.jsonl into the store, with the offsets, atomically."""
+        while True:
+            with self.store.session_scope() as session:
+                run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
+                if run is None or RunStatus(run.status).is_terminal:
+                    return
+                workspace = Path(run.workspace or "")
+                lines, run.log_offset, more = _read_lines(
+                    workspace / "output.log", run.log_offset, final=final
+                )
+                progress: list[Progress] = []
+                samples: list[MetricSample] = []
+                for line in lines:
+                    found, sample = parse_output_line(line)
+                    if found:
+                        progress.append(found)
+                    if sample:
+                        samples.append(sample)
+                trainer_log = self._trainer_log_path(run)
+                if trainer_log is not None:
+                    records, run.trainer_log_offset, more_records = _read_lines(
+                        trainer_log, run.trainer_log_offset, final=final, split_cr=False
+                    )
+                    more = more or more_records
+                    for record in records:
+                        found, sample = parse_trainer_log_line(record)
+                        if found:
+                            progress.append(found)
+                        if sample:
+                            samples.append(sample)
+                if lines:
+                    runs_service.append_log_lines(session, run=run, lines=lines, source="output", tags=[])
+                _apply_progress(run, progress)
+                _store_samples(session, run, samples)
+                if lines or progress or samples:
+                    run.last_activity_at = utcnow()
+            if not more:
+                return
+
+    def _trainer_log_path(self, run: Run) -> Path | None:
+        candidates = []
+        if run.output_dir:
+            host_output = self.layout.host_path_of(run.executor, run.output_dir)
+            if host_output is not None:
+                candidates.append(host_output / "trainer_log.jsonl")
+        candidates.append(Path(run.workspace or "") / "trainer_log.jsonl")
+        return next((c for c in candidates if c.exists()), None)
+
+
+def _set_reason(run: Run, reason: str) -> None:
+    if run.pending_reason != reason:
+        run.pending_reason = reason
+
+
+def _read_exit_code(workspace: Path) -> int | None:
+    try:
+        text_value = (workspace / "exit_code").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text_value) if text_value.lstrip("-").isdigit() else None
+
+
+def _read_lines(
+    path: Path, offset: int, *, final: bool, split_cr: bool = True
+) -> tuple[list[str], int, bool]:
+    """Complete lines after `offset` (the rest too when `final`), the new offset, and whether more remains."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read(READ_CHUNK)
+            more = bool(handle.read(1))
+    except FileNotFoundError:
+        return [], offset, False
+    if not data:
+        return [], offset, False
+    separators = (b"\n", b"\r") if split_cr else (b"\n",)
+    end = max(data.rfind(sep) for sep in separators) + 1
+    if (final and not more) or (end == 0 and len(data) >= READ_CHUNK):
+        end = len(data)  # the last unterminated line of a finished run, or one overlong line
+    chunk = data[:end]
+    if split_cr:
+        chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lines = [raw.decode("utf-8", "replace") for raw in chunk.split(b"\n") if raw.strip()]
+    return lines, offset + end, more
+
+
+def _apply_progress(run: Run, found: list[Progress]) -> None:
+    for item in found:
+        if item.current_step is not None:
+            run.current_step = item.current_step
+        if item.total_steps is not None:
+            run.total_steps = item.total_steps
+        if item.epoch is not None:
+            run.epoch = item.epoch
+        if item.fraction is not None:
+            run.progress = max(0.0, min(1.0, item.fraction))
+
+
+def _store_samples(session: Session, run: Run, samples: list[MetricSample]) -> None:
+    for sample in samples:
+        session.add(
+            RunMetric(
+                run_id=run.id,
+                source=sample.source,
+                step=sample.step if sample.step is not None else run.current_step,
+                epoch=sample.epoch,
+                loss=sample.loss,
+                eval_loss=sample.eval_loss,
+                lr=sample.lr,
+                grad_norm=sample.grad_norm,
+                throughput=sample.throughput,
+                extra=sample.extra,
+            )
+        )
+
+
+def _tail(session: Session, run_id: str, count: int) -> list[str]:
+    rows = session.scalars(
+        select(RunLog.line).where(RunLog.run_id == run_id).order_by(RunLog.seq.desc()).limit(count)
+    )
+    return list(rows)[::-1]
+
+
+def artifact_kind(relative: str) -> str:
+    name = relative.rsplit("/", 1)[-1]
+    if name.startswith("adapter_"):
+        return "adapter"
+    if relative.split("/", 1)[0].startswith("checkpoint-"):
+        return "checkpoint"
+    if name.endswith((".log", ".jsonl")) or name == "trainer_log.jsonl":
+        return "log"
+    if name.endswith((".safetensors", ".bin", ".pt", ".gguf")):
+        return "model"
+    if name.endswith((".json", ".yaml", ".yml", ".txt", ".model")):
+        return "config"
+    return "other"
+
+
+def scan_artifacts(output_dir: Path) -> list[dict[str, object]]:
+    """Path, size, SHA-256 and kind of every file under a run's output directory."""
+    files = sorted(p for p in output_dir.rglob("*") if p.is_file() and not p.is_symlink())[:MAX_ARTIFACTS]
+    found = []
+    for path in files:
+        relative = path.relative_to(output_dir).as_posix()
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        found.append(
+            {
+                "path": relative,
+                "bytes": path.stat().st_size,
+                "sha256": digest.hexdigest(),
+                "kind": artifact_kind(relative),
+            }
+        )
+    return found

@@ -1,0 +1,150 @@
+"""Parse training progress and metrics from the formats real trainers write.
+
+- LLaMA-Factory's `trainer_log.jsonl`: `current_steps, total_steps, loss, eval_loss,
+  lr` (older: `learning_rate`), `epoch, percentage, elapsed_time, remaining_time`;
+  `loss` may be null.
+- Hugging Face Trainer log lines: `{'loss': 1.23, 'grad_norm': 0.5, 'learning_rate': 2e-05, 'epoch': 0.5}`.
+- tqdm counters: `12/100 [00:10<01:20, 1.2it/s]`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_TQDM = re.compile(r"(?<![\d/])(\d+)/(\d+) \[(?:\d+:)?\d+:\d+<")
+_HF_DICT = re.compile(r"\{'[a-z_]+': .*\}")
+_OOM = re.compile(
+    r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|Killed process .* out of memory", re.I
+)
+_DATA_ERROR = re.compile(
+    r"Cannot find valid samples|DatasetGenerationError|Undefined dataset|dataset_info\.json|"
+    r"Unknown dataset format|JSONDecodeError.*dataset|No such file or directory.*\.jsonl?",
+    re.I,
+)
+_METRIC_KEYS = {"loss", "eval_loss", "grad_norm", "epoch"}
+
+
+@dataclass
+class Progress:
+    current_step: int | None = None
+    total_steps: int | None = None
+    epoch: float | None = None
+    fraction: float | None = None
+
+
+@dataclass
+class MetricSample:
+    source: str
+    step: int | None = None
+    epoch: float | None = None
+    loss: float | None = None
+    eval_loss: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    throughput: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None
+
+
+def parse_trainer_log_line(line: str) -> tuple[Progress | None, MetricSample | None]:
+    """One line of LLaMA-Factory's trainer_log.jsonl."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None, None
+    if not isinstance(record, dict):
+        return None, None
+    step, total = _int(record.get("current_steps")), _int(record.get("total_steps"))
+    percentage = _number(record.get("percentage"))
+    fraction = (
+        percentage / 100 if percentage is not None else (step / total if step is not None and total else None)
+    )
+    progress = Progress(
+        current_step=step, total_steps=total, epoch=_number(record.get("epoch")), fraction=fraction
+    )
+    known = {
+        "current_steps",
+        "total_steps",
+        "loss",
+        "eval_loss",
+        "lr",
+        "learning_rate",
+        "epoch",
+        "percentage",
+        "throughput",
+        "grad_norm",
+    }
+    sample = MetricSample(
+        source="trainer_log",
+        step=step,
+        epoch=progress.epoch,
+        loss=_number(record.get("loss")),
+        eval_loss=_number(record.get("eval_loss")),
+        lr=_number(record.get("lr", record.get("learning_rate"))),
+        grad_norm=_number(record.get("grad_norm")),
+        throughput=_number(record.get("throughput")),
+        extra={k: v for k, v in record.items() if k not in known and isinstance(v, (int, float, str))},
+    )
+    has_metric = any(v is not None for v in (sample.loss, sample.eval_loss, sample.lr, sample.grad_norm))
+    return progress, sample if has_metric else None
+
+
+def parse_output_line(line: str) -> tuple[Progress | None, MetricSample | None]:
+    """A line of the training script's output: a Hugging Face log dict or a tqdm counter."""
+    match = _HF_DICT.search(line)
+    if match:
+        try:
+            record = ast.literal_eval(match.group(0))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            record = None
+        if isinstance(record, dict) and (_METRIC_KEYS | {"learning_rate", "train_loss"}) & record.keys():
+            sample = MetricSample(
+                source="output",
+                epoch=_number(record.get("epoch")),
+                loss=_number(record.get("loss", record.get("train_loss"))),
+                eval_loss=_number(record.get("eval_loss")),
+                lr=_number(record.get("learning_rate")),
+                grad_norm=_number(record.get("grad_norm")),
+                throughput=_number(
+                    record.get("train_samples_per_second", record.get("eval_samples_per_second"))
+                ),
+                extra={
+                    k: v
+                    for k, v in record.items()
+                    if isinstance(v, (int, float)) and k not in _METRIC_KEYS and k != "learning_rate"
+                },
+            )
+            return Progress(epoch=sample.epoch), sample
+    counters = _TQDM.findall(line)
+    if counters:
+        step, total = (int(x) for x in counters[-1])
+        if total > 0 and step <= total:
+            return Progress(current_step=step, total_steps=total, fraction=step / total), None
+    return None, None
+
+
+def looks_like_oom(lines: list[str]) -> bool:
+    return any(_OOM.search(line) for line in lines)
+
+
+def looks_like_data_error(lines: list[str]) -> bool:
+    return any(_DATA_ERROR.search(line) for line in lines)

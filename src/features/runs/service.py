@@ -1,0 +1,423 @@
+"""Runs: admission, staging, queries, cancel, logs, metrics and artifacts."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from src.features.auth.service import Principal
+from src.features.datasets import service as datasets_service
+from src.features.datasets.uploads import DatasetFiles
+from src.features.runs.workspace import TrainingLayout, create_workspace, fill_placeholders, link_or_copy
+from src.features.train_configs import service as train_configs_service
+from src.features.train_configs.service import ConfigFiles
+from src.features.train_configs.yaml_checks import YamlRejected, load_training_yaml
+from src.models.common import UUID_PATTERN
+from src.models.datasets import DatasetStatus, FileStatus
+from src.models.errors import Invalid, NotFound
+from src.models.projects import ProjectStatus
+from src.models.runs import (
+    FailureCause,
+    LogLine,
+    LogPage,
+    RunCreate,
+    RunError,
+    RunRead,
+    RunStatus,
+)
+from src.storage.tables import Dataset, Project, Run, RunArtifact, RunLog, RunMetric, TrainConfig
+from src.storage.types import utcnow
+from src.utils.ids import new_uuid7
+from src.utils.paths import is_safe_relative_path, resolve_inside
+
+RESERVED_ENV = re.compile(r"^(TUNING_.*|CUDA_VISIBLE_DEVICES|NVIDIA_VISIBLE_DEVICES|TRAINING_DB_URL)$")
+MAX_LOG_LINE = 65536
+
+
+def new_run_id() -> str:
+    """`run-` and 28 hex digits of a UUIDv7, so ids sort by creation."""
+    return "run-" + new_uuid7().replace("-", "")[:28]
+
+
+class _Inputs:
+    """What admission resolved: the dataset and config, and how the process will see them."""
+
+    def __init__(self) -> None:
+        self.dataset: Dataset | None = None
+        self.dataset_ref: str | None = None
+        self.dataset_path: Path | None = None
+        self.config: TrainConfig | None = None
+        self.config_ref: str | None = None
+        self.config_path: Path | None = None
+
+
+def _is_object_id(value: str) -> bool:
+    return re.match(UUID_PATTERN, value) is not None
+
+
+def _training_file(layout: TrainingLayout, relative: str, *, what: str) -> Path:
+    """A file or folder under the training directory, or 400 naming what is missing."""
+    if not is_safe_relative_path(relative):
+        raise Invalid(
+            f"{what} {relative!r} must be a relative path inside the training directory", param=what
+        )
+    try:
+        path = resolve_inside(layout.training_dir, relative)
+    except ValueError as exc:
+        raise Invalid(f"{what} {relative!r} leaves the training directory", param=what) from exc
+    if not path.exists():
+        raise Invalid(
+            f"{what} {relative!r} not found: no uploaded {what} with that id "
+            "and no such path in the training directory",
+            param=what,
+            code=f"{what}_not_found",
+        )
+    return path
+
+
+def _resolve_inputs(
+    session: Session, *, project: Project, principal: Principal, data: RunCreate, layout: TrainingLayout
+) -> _Inputs:
+    inputs = _Inputs()
+    dataset_ref = data.dataset or project.dataset_name
+    if not dataset_ref:
+        raise Invalid("no dataset: pass `dataset` or set the project's dataset_name", param="dataset")
+    inputs.dataset_ref = dataset_ref
+    if _is_object_id(dataset_ref) and session.get(Dataset, dataset_ref) is not None:
+        try:
+            dataset = datasets_service.get(session, dataset_id=dataset_ref, principal=principal)
+        except NotFound as exc:
+            raise Invalid(f"dataset {dataset_ref!r} not found", param="dataset") from exc
+        if dataset.status != DatasetStatus.ready.value:
+            raise Invalid(f"dataset {dataset_ref!r} is {dataset.status}, not ready", param="dataset")
+        inputs.dataset = dataset
+    else:
+        inputs.dataset_path = _training_file(layout, dataset_ref, what="dataset")
+
+    config_ref = data.train_config or project.training_yaml_name
+    if config_ref is None and inputs.dataset is not None and inputs.dataset.train_config_id:
+        config_ref = inputs.dataset.train_config_id
+    if config_ref is None:
+        slot = train_configs_service.get_slot(session, principal=principal, missing_ok=True)
+        config_ref = slot.id if slot is not None else None
+    if not config_ref:
+        raise Invalid(
+            "no training config: pass `train_config`, set the project's training_yaml_name, or upload one",
+            param="train_config",
+        )
+    inputs.config_ref = config_ref
+    if _is_object_id(config_ref) and session.get(TrainConfig, config_ref) is not None:
+        try:
+            inputs.config = train_configs_service.get(session, config_id=config_ref, principal=principal)
+        except NotFound as exc:
+            raise Invalid(f"train_config {config_ref!r} not found", param="train_config") from exc
+    else:
+        inputs.config_path = _training_file(layout, config_ref, what="train_config")
+        if not inputs.config_path.is_file():
+            raise Invalid(f"train_config {config_ref!r} is not a file", param="train_config")
+    return inputs
+
+
+def _check_env(env: dict[str, str]) -> None:
+    reserved = sorted(name for name in env if RESERVED_ENV.match(name))
+    if reserved:
+        raise Invalid(f"env may not set {', '.join(reserved)}: the service sets these", param="env")
+
+
+def create(
+    session: Session,
+    *,
+    project: Project,
+    principal: Principal,
+    data: RunCreate,
+    layout: TrainingLayout,
+    dataset_files: DatasetFiles,
+    config_files: ConfigFiles,
+) -> Run:
+    """Admit a run: check its inputs, stage them in a fresh workspace, and queue it."""
+    if project.status != ProjectStatus.active.value:
+        raise Invalid(
+            f"project {project.name!r} is {project.status}; runs need an active project", param="name"
+        )
+    executor = (data.executor.value if data.executor else None) or layout.default_executor
+    gpus = layout.default_gpus if data.gpus is None else data.gpus
+    if gpus > len(layout.gpu_ids):
+        raise Invalid(f"the run asks for {gpus} GPU(s) but this host has {len(layout.gpu_ids)}", param="gpus")
+    _check_env(data.env)
+    inputs = _resolve_inputs(session, project=project, principal=principal, data=data, layout=layout)
+
+    run_id = new_run_id()
+    workspace = layout.host_workspace(run_id)
+    create_workspace(workspace)
+    try:
+        exec_dataset, exec_config = _stage(
+            workspace,
+            inputs,
+            layout=layout,
+            executor=executor,
+            dataset_files=dataset_files,
+            config_files=config_files,
+        )
+        output_exec = _output_dir(workspace, inputs, layout=layout, executor=executor)
+        exec_workspace = layout.exec_path(executor, f"runs/{run_id}")
+        argv = fill_placeholders(
+            layout.command,
+            {
+                "training_yaml": exec_config,
+                "dataset": exec_dataset,
+                "output_dir": output_exec,
+                "run_id": run_id,
+                "workspace": exec_workspace,
+            },
+        )
+        run = Run(
+            id=run_id,
+            project_id=project.id,
+            dataset_id=inputs.dataset.id if inputs.dataset else None,
+            owner=project.owner,
+            status=RunStatus.pending.value,
+            executor=executor,
+            dataset_ref=inputs.dataset_ref,
+            train_config_ref=inputs.config_ref,
+            gpus_requested=gpus,
+            env=dict(data.env),
+            note=data.note,
+            command=argv,
+            workspace=str(workspace),
+            output_dir=output_exec,
+        )
+        session.add(run)
+        session.flush()
+    except BaseException:
+        shutil.rmtree(workspace, ignore_errors=True)
+        raise
+    return run
+
+
+def _stage(
+    workspace: Path,
+    inputs: _Inputs,
+    *,
+    layout: TrainingLayout,
+    executor: str,
+    dataset_files: DatasetFiles,
+    config_files: ConfigFiles,
+) -> tuple[str, str]:
+    """Stage uploaded data and config in the workspace; returns their paths as the process sees them."""
+    run_dir = f"runs/{workspace.name}"
+    if inputs.dataset is not None:
+        for file in inputs.dataset.files:
+            if file.status == FileStatus.valid.value:
+                link_or_copy(
+                    dataset_files.path(inputs.dataset.id, file.stored_name), workspace / "data" / file.name
+                )
+        exec_dataset = layout.exec_path(executor, f"{run_dir}/data")
+    else:
+        assert inputs.dataset_path is not None and inputs.dataset_ref is not None
+        exec_dataset = layout.exec_path(executor, inputs.dataset_ref)
+    if inputs.config is not None:
+        shutil.copyfile(config_files.path(inputs.config.id), workspace / "train.yaml")
+        exec_config = layout.exec_path(executor, f"{run_dir}/train.yaml")
+    else:
+        assert inputs.config_ref is not None
+        exec_config = layout.exec_path(executor, inputs.config_ref)
+    return exec_dataset, exec_config
+
+
+def _output_dir(workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str) -> str:
+    """The YAML's output_dir resolved against the working directory, else <workspace>/output."""
+    yaml_path = workspace / "train.yaml" if inputs.config is not None else inputs.config_path
+    assert yaml_path is not None
+    try:
+        document = load_training_yaml(yaml_path.read_bytes())
+    except YamlRejected as exc:
+        raise Invalid(
+            f"train_config {inputs.config_ref!r} cannot be used: {exc}", param="train_config"
+        ) from exc
+    output_dir = document.get("output_dir")
+    if isinstance(output_dir, str) and output_dir.strip():
+        return posixpath.normpath(posixpath.join(layout.exec_workdir(executor), output_dir))
+    return layout.exec_path(executor, f"runs/{workspace.name}/output")
+
+
+def get(session: Session, *, run_id: str, principal: Principal) -> Run:
+    """The run, or 404 when it does not exist or belongs to another owner."""
+    run = session.get(Run, run_id)
+    if run is None or (principal.owner_scope is not None and run.owner != principal.owner_scope):
+        raise NotFound(f"run {run_id!r} not found", param="run_id")
+    return run
+
+
+def list_page(
+    session: Session,
+    *,
+    project: Project,
+    limit: int,
+    after: str | None = None,
+    status: RunStatus | None = None,
+) -> tuple[list[Run], bool]:
+    """A project's runs, newest first, by keyset on the time-ordered id."""
+    stmt = select(Run).where(Run.project_id == project.id).order_by(Run.id.desc()).limit(limit + 1)
+    if status is not None:
+        stmt = stmt.where(Run.status == status.value)
+    if after is not None:
+        if session.scalar(select(Run.id).where(Run.id == after, Run.project_id == project.id)) is None:
+            raise NotFound(f"cursor run {after!r} not found", param="after")
+        stmt = stmt.where(Run.id < after)
+    rows = list(session.scalars(stmt))
+    return rows[:limit], len(rows) > limit
+
+
+def queue_position(session: Session, *, run: Run) -> int | None:
+    """1 for the next run to start; None once the run has left the queue."""
+    if run.status != RunStatus.pending.value:
+        return None
+    ahead = session.scalar(
+        select(func.count()).select_from(Run).where(Run.status == RunStatus.pending.value, Run.id < run.id)
+    )
+    return (ahead or 0) + 1
+
+
+def to_read(session: Session, *, run: Run) -> RunRead:
+    error = None
+    if run.failure_cause is not None:
+        error = RunError(
+            cause=FailureCause(run.failure_cause),
+            message=run.error_message or run.failure_cause,
+            exit_code=run.exit_code,
+            log_tail=run.error_tail or [],
+        )
+    return RunRead(
+        id=run.id,
+        project=run.project.name,
+        owner=run.owner,
+        status=RunStatus(run.status),
+        executor=run.executor,
+        progress=run.progress,
+        current_step=run.current_step,
+        total_steps=run.total_steps,
+        epoch=run.epoch,
+        dataset=run.dataset_ref,
+        train_config=run.train_config_ref,
+        gpus=run.gpus_requested,
+        gpu_ids=run.gpu_ids,
+        env=run.env,
+        note=run.note,
+        command=run.command,
+        workspace=run.workspace,
+        output_dir=run.output_dir,
+        queue_position=queue_position(session, run=run),
+        pending_reason=run.pending_reason,
+        error=error,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def cancel(session: Session, *, run: Run) -> Run:
+    """Cancel a pending run at once, or ask the engine to stop a running one (TERM, then KILL)."""
+    if RunStatus(run.status).is_terminal:
+        raise Invalid(
+            f"run {run.id} is already {run.status}; only pending or running runs can be cancelled",
+            param="run_id",
+            code="run_finished",
+        )
+    if run.status == RunStatus.pending.value:
+        run.status = RunStatus.cancelled.value
+        run.failure_cause = FailureCause.cancelled_by_user.value
+        run.error_message = "cancelled before it started"
+        run.finished_at = utcnow()
+    run.cancel_requested = True
+    session.flush()
+    return run
+
+
+def append_log_lines(session: Session, *, run: Run, lines: list[str], source: str, tags: list[str]) -> int:
+    """Store lines with the next sequence numbers; the run row is locked so numbers never collide."""
+    if not lines:
+        return run.log_lines
+    locked = session.get(Run, run.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    first = locked.log_lines + 1
+    now = utcnow()
+    session.execute(
+        insert(RunLog),
+        [
+            {
+                "run_id": run.id,
+                "seq": first + i,
+                "source": source,
+                "tags": " ".join(tags),
+                "line": line[:MAX_LOG_LINE],
+                "created_at": now,
+            }
+            for i, line in enumerate(lines)
+        ],
+    )
+    locked.log_lines = first + len(lines) - 1
+    return locked.log_lines
+
+
+def read_logs(
+    session: Session,
+    *,
+    run: Run,
+    after: int = 0,
+    limit: int = 100,
+    tag: str | None = None,
+    tail: int | None = None,
+) -> LogPage:
+    """Lines oldest first after `after`, or the last `tail` lines."""
+    stmt = select(RunLog).where(RunLog.run_id == run.id)
+    if tag is not None:
+        stmt = stmt.where((" " + RunLog.tags + " ").contains(f" {tag} "))
+    if tail is not None:
+        rows = list(session.scalars(stmt.order_by(RunLog.seq.desc()).limit(tail)))[::-1]
+        has_more = False
+    else:
+        rows = list(session.scalars(stmt.where(RunLog.seq > after).order_by(RunLog.seq).limit(limit + 1)))
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+    return LogPage(
+        data=[
+            LogLine(
+                seq=r.seq,
+                line=r.line,
+                source=r.source,
+                tags=r.tags.split() if r.tags else [],
+                created_at=r.created_at,
+            )
+            for r in rows
+        ],
+        has_more=has_more,
+        last_seq=rows[-1].seq if rows else after,
+    )
+
+
+def metrics(session: Session, *, run: Run) -> list[RunMetric]:
+    return list(session.scalars(select(RunMetric).where(RunMetric.run_id == run.id).order_by(RunMetric.id)))
+
+
+def artifacts(session: Session, *, run: Run) -> list[RunArtifact]:
+    return list(
+        session.scalars(select(RunArtifact).where(RunArtifact.run_id == run.id).order_by(RunArtifact.path))
+    )
+
+
+def tag_artifact(session: Session, *, run: Run, artifact_id: str, tags: list[str]) -> RunArtifact:
+    artifact = session.get(RunArtifact, artifact_id)
+    if artifact is None or artifact.run_id != run.id:
+        raise NotFound(f"artifact {artifact_id!r} not found in run {run.id}", param="artifact_id")
+    artifact.tags = list(dict.fromkeys([*artifact.tags, *tags]))
+    session.flush()
+    return artifact
+
+
+def new_artifact_id() -> str:
+    return new_uuid7()

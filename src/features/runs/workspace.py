@@ -1,0 +1,69 @@
+"""Where a run lives: its workspace under the training directory, seen from the host and the executor."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from src.features.runs.executors import WRAPPER_NAME, WRAPPER_SOURCE
+
+
+@dataclass(frozen=True)
+class TrainingLayout:
+    """The training settings a run needs, as plain values (services never read app settings)."""
+
+    training_dir: Path
+    container_dir: str
+    workdir: str
+    command: list[str]
+    default_executor: str
+    gpu_ids: list[str]
+    default_gpus: int
+
+    def host_workspace(self, run_id: str) -> Path:
+        return self.training_dir.resolve() / "runs" / run_id
+
+    def exec_root(self, executor: str) -> str:
+        """The training directory as the run's process sees it."""
+        return str(self.training_dir.resolve()) if executor == "local" else self.container_dir
+
+    def exec_path(self, executor: str, relative: str) -> str:
+        return posixpath.join(self.exec_root(executor), relative)
+
+    def exec_workdir(self, executor: str) -> str:
+        return self.workdir if posixpath.isabs(self.workdir) else self.exec_path(executor, self.workdir)
+
+    def host_path_of(self, executor: str, exec_path: str) -> Path | None:
+        """The host path of a path the process sees, when it lies in the shared training directory."""
+        root = self.exec_root(executor).rstrip("/")
+        if exec_path != root and not exec_path.startswith(root + "/"):
+            return None
+        return self.training_dir.resolve() / exec_path[len(root) :].lstrip("/")
+
+
+def create_workspace(path: Path) -> None:
+    """A fresh workspace holding the wrapper script."""
+    path.mkdir(parents=True, exist_ok=False)
+    shutil.copyfile(WRAPPER_SOURCE, path / WRAPPER_NAME)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link when source and target share a filesystem, else copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def fill_placeholders(template: list[str], values: dict[str, str]) -> list[str]:
+    """Replace {name} placeholders in each argv element; no shell, no str.format on user text."""
+    argv = []
+    for element in template:
+        for name, value in values.items():
+            element = element.replace("{" + name + "}", value)
+        argv.append(element)
+    return argv

@@ -1,0 +1,32 @@
+#!/bin/sh
+# A scripted "training" run for tests: Hugging Face log lines, tqdm counters,
+# LLaMA-Factory's trainer_log.jsonl, output files, then the exit code asked for.
+# Settings come from the environment: FAKE_STEPS, FAKE_SLEEP, FAKE_EXIT, FAKE_LINES, FAKE_OOM.
+yaml="$1"
+steps="${FAKE_STEPS:-4}"
+pause="${FAKE_SLEEP:-0.05}"
+out="$TUNING_OUTPUT_DIR"
+mkdir -p "$out"
+echo "run $TUNING_RUN_ID config $yaml gpus [$CUDA_VISIBLE_DEVICES]"
+if [ -n "$FAKE_MARK" ]; then echo "start $TUNING_RUN_ID" >> "$FAKE_MARK"; fi
+i=1
+while [ "$i" -le "$steps" ]; do
+    printf '%d/%d [00:0%d<00:10, 1.00it/s]\n' "$i" "$steps" "$i"
+    echo "{'loss': 1.$((10 - i)), 'grad_norm': 0.5, 'learning_rate': 2e-05, 'epoch': $i.0}"
+    echo "{\"current_steps\": $i, \"total_steps\": $steps, \"loss\": 1.$((10 - i)), \"lr\": 2e-05, \"epoch\": $i.0, \"percentage\": $((i * 100 / steps)).0}" >> "$out/trainer_log.jsonl"
+    sleep "$pause"
+    i=$((i + 1))
+done
+n=1
+while [ "$n" -le "${FAKE_LINES:-0}" ]; do
+    echo "line $n"
+    n=$((n + 1))
+done
+if [ -n "$FAKE_OOM" ]; then echo "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"; fi
+echo '{"r": 8}' > "$out/adapter_config.json"
+printf 'weights' > "$out/adapter_model.safetensors"
+mkdir -p "$out/checkpoint-$steps"
+echo '{}' > "$out/checkpoint-$steps/trainer_state.json"
+if [ -n "$FAKE_MARK" ]; then echo "end $TUNING_RUN_ID" >> "$FAKE_MARK"; fi
+echo "finished"
+exit "${FAKE_EXIT:-0}"
