@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 from src.features.runs.executors import WRAPPER_NAME, LaunchError, LaunchSpec, proc_state, wait_for_pid_file
@@ -13,9 +14,6 @@ from src.features.runs.executors import WRAPPER_NAME, LaunchError, LaunchSpec, p
 
 class LocalExecutor:
     name = "local"
-
-    def __init__(self) -> None:
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def launch(self, spec: LaunchSpec) -> tuple[int, str | None]:
         wrapper = spec.host_workspace / WRAPPER_NAME
@@ -31,20 +29,14 @@ class LocalExecutor:
             )
         except OSError as exc:
             raise LaunchError(f"could not start the wrapper: {exc}") from exc
-        self._children[process.pid] = process
+        # reap the wrapper the moment it exits, so it never lingers as a zombie
+        threading.Thread(target=process.wait, name=f"reap-{spec.run_id}", daemon=True).start()
         if wait_for_pid_file(spec.host_workspace, timeout=10) is None:
             process.kill()
             raise LaunchError("the run wrapper did not start")
         return process.pid, None
 
-    def reap(self) -> None:
-        """Collect exited children so they do not linger as zombies."""
-        for pid, process in list(self._children.items()):
-            if process.poll() is not None:
-                del self._children[pid]
-
     def is_alive(self, pgid: int, *, exec_workspace: str) -> bool:
-        self.reap()
         proc = Path(f"/proc/{pgid}")
         try:
             state = proc_state((proc / "stat").read_text())

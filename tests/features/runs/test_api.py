@@ -1,0 +1,255 @@
+"""Runs with the local executor, end to end through the HTTP app and the engine."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import BOB_KEY, bearer
+from tests.features.runs.conftest import ALICE, start_run, wait_for_status
+from tests.support.data import OPENAI, jsonl
+
+
+def processes_in_group(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_run_succeeds_with_progress_metrics_logs_and_artifacts(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "4"}, "note": "first try"})
+    assert run["status"] == "pending" and run["queue_position"] == 1
+    assert run["command"][:2] == ["sh", "fake_train.sh"] and run["command"][2].endswith("configs/sft.yaml")
+    done = wait_for_status(client, run["id"])
+    assert done["status"] == "succeeded", done
+    assert (done["progress"], done["current_step"], done["total_steps"], done["epoch"]) == (1.0, 4, 4, 4.0)
+    assert done["error"] is None and done["started_at"] and done["finished_at"]
+
+    lines = client.get(f"/runs/{run['id']}/logs?limit=1000", headers=ALICE).json()["data"]
+    assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+    assert lines[0]["line"].startswith(f"run {run['id']} config ")
+    assert "finished" in lines[-1]["line"]
+
+    series = client.get(f"/runs/{run['id']}/metrics", headers=ALICE).json()["data"]
+    from_trainer_log = [p for p in series if p["source"] == "trainer_log"]
+    from_output = [p for p in series if p["source"] == "output"]
+    assert [p["step"] for p in from_trainer_log] == [1, 2, 3, 4]
+    assert [p["loss"] for p in from_trainer_log] == [1.9, 1.8, 1.7, 1.6]
+    assert all(p["lr"] == 2e-05 for p in from_trainer_log)
+    assert [p["grad_norm"] for p in from_output] == [0.5] * 4 and [p["epoch"] for p in from_output] == [
+        1,
+        2,
+        3,
+        4,
+    ]
+
+    artifacts = client.get(f"/runs/{run['id']}/artifacts", headers=ALICE).json()["data"]
+    kinds = {a["path"]: a["kind"] for a in artifacts}
+    assert kinds == {
+        "adapter_config.json": "adapter",
+        "adapter_model.safetensors": "adapter",
+        "checkpoint-4/trainer_state.json": "checkpoint",
+        "trainer_log.jsonl": "log",
+    }
+    weights = next(a for a in artifacts if a["path"] == "adapter_model.safetensors")
+    assert weights["bytes"] == 7
+    tagged = client.post(
+        f"/runs/{run['id']}/artifacts/{weights['id']}/tags", json={"tags": ["best"]}, headers=ALICE
+    )
+    assert tagged.json()["tags"] == ["best"]
+
+
+def test_the_command_gets_its_environment(runs_client, training_dir: Path) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "1"}})
+    done = wait_for_status(client, run["id"])
+    workspace = Path(done["workspace"])
+    assert workspace.parent == training_dir.resolve() / "runs"
+    assert (workspace / "exit_code").read_text().strip() == "0"
+    assert (workspace / "pid").read_text().strip().isdigit()
+    first = client.get(f"/runs/{run['id']}/logs?limit=1", headers=ALICE).json()["data"][0]["line"]
+    assert first.endswith("gpus []")  # CUDA_VISIBLE_DEVICES is set, and empty without GPUs
+    assert done["output_dir"] == str(workspace / "output")
+
+
+def test_failed_run_reports_exit_code_and_log_tail(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "1", "FAKE_EXIT": "3", "FAKE_LINES": "60"}})
+    done = wait_for_status(client, run["id"])
+    assert done["status"] == "failed"
+    error = done["error"]
+    assert error["cause"] == "exit_code" and error["exit_code"] == 3
+    assert len(error["log_tail"]) == 50 and error["log_tail"][-1] == "finished"
+
+
+def test_out_of_memory_is_its_own_cause(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "1", "FAKE_EXIT": "1", "FAKE_OOM": "1"}})
+    assert wait_for_status(client, run["id"])["error"]["cause"] == "oom"
+
+
+def test_missing_workdir_is_a_failure_not_a_crash(runs_client) -> None:
+    client = runs_client(training_workdir="no/such/dir")
+    run = start_run(client)
+    done = wait_for_status(client, run["id"])
+    assert done["status"] == "failed" and done["error"]["exit_code"] == 127
+    assert "working directory not found" in done["error"]["log_tail"][-1]
+
+
+def test_cancel_running_run_leaves_no_process(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "200", "FAKE_SLEEP": "0.2"}})
+    wait_for_status(client, run["id"], {"running"})
+    deadline = time.monotonic() + 10
+    workspace = Path(client.get(f"/runs/{run['id']}", headers=ALICE).json()["workspace"])
+    while not (workspace / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pgid = int((workspace / "pid").read_text())
+    cancelled = client.post(f"/runs/{run['id']}/cancel", headers=ALICE)
+    assert cancelled.status_code == 200
+    done = wait_for_status(client, run["id"])
+    assert done["status"] == "cancelled" and done["error"]["cause"] == "cancelled_by_user"
+    assert processes_in_group(pgid) == [], "the run's process group survived the cancel"
+    again = client.post(f"/runs/{run['id']}/cancel", headers=ALICE)
+    assert again.status_code == 400 and again.json()["error"]["code"] == "run_finished"
+
+
+def test_cancel_pending_run(runs_client) -> None:
+    client = runs_client(scheduler=False)
+    run = start_run(client)
+    response = client.post(f"/runs/{run['id']}/cancel", headers=ALICE)
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["error"]["cause"] == "cancelled_by_user"
+
+
+def test_runs_wait_for_gpus_and_get_them(runs_client) -> None:
+    client = runs_client(gpus=["0", "1"], max_concurrent_runs=5)
+    first = start_run(client, {"gpus": 2, "env": {"FAKE_STEPS": "20", "FAKE_SLEEP": "0.1"}})
+    wait_for_status(client, first["id"], {"running"})
+    second = start_run(client, {"gpus": 1, "env": {"FAKE_STEPS": "1"}})
+    time.sleep(0.5)
+    waiting = client.get(f"/runs/{second['id']}", headers=ALICE).json()
+    assert waiting["status"] == "pending" and "waiting for 1 free GPU" in waiting["pending_reason"]
+    assert f"run {first['id']}" in waiting["pending_reason"]
+    gpus = client.get("/v1/gpus", headers=ALICE).json()
+    assert [(g["id"], g["holder"]["id"]) for g in gpus["data"]] == [("0", first["id"]), ("1", first["id"])]
+    assert wait_for_status(client, first["id"])["gpu_ids"] == ["0", "1"]
+    done = wait_for_status(client, second["id"])
+    assert done["status"] == "succeeded" and len(done["gpu_ids"]) == 1
+    assert all(g["holder"] is None for g in client.get("/v1/gpus", headers=ALICE).json()["data"])
+    too_many = client.post("/projects/demo/runs", json={"gpus": 3}, headers=ALICE)
+    assert too_many.status_code == 400 and too_many.json()["error"]["param"] == "gpus"
+
+
+def test_admission_names_what_is_missing(runs_client) -> None:
+    client = runs_client(scheduler=False)
+    cases = [
+        ({"dataset": "data/nope.jsonl"}, "dataset"),
+        ({"dataset": "../outside"}, "dataset"),
+        ({"train_config": "configs/nope.yaml"}, "train_config"),
+        ({"train_config": "/etc/passwd"}, "train_config"),
+        ({"env": {"TUNING_API_KEYS": "x"}}, "env"),
+        ({"env": {"CUDA_VISIBLE_DEVICES": "0"}}, "env"),
+    ]
+    for body, param in cases:
+        response = client.post("/projects/demo/runs", json=body, headers=ALICE)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["error"]["param"] == param
+    client.post("/projects", json={"name": "bare"}, headers=ALICE)
+    bare = client.post("/projects/bare/runs", json={}, headers=ALICE)
+    assert bare.status_code == 400 and "no dataset" in bare.json()["error"]["message"]
+    assert client.get("/projects/demo/runs", headers=ALICE).json()["data"] == []
+
+
+def test_uploaded_dataset_and_config_are_staged(runs_client) -> None:
+    client = runs_client()
+    dataset_id = client.post("/v1/datasets", json={"name": "d"}, headers=ALICE).json()["id"]
+    client.put(
+        f"/v1/datasets/{dataset_id}/files", files={"file": ("chat.jsonl", jsonl(OPENAI))}, headers=ALICE
+    )
+    config = client.post(
+        "/v1/train-configs",
+        json={"name": "c.yaml", "content": "stage: sft\noutput_dir: out\n"},
+        headers=ALICE,
+    ).json()
+    run = start_run(client, {"dataset": dataset_id, "train_config": config["id"], "env": {"FAKE_STEPS": "1"}})
+    workspace = Path(run["workspace"])
+    assert (workspace / "data" / "chat.jsonl").read_bytes() == jsonl(OPENAI)
+    assert (workspace / "train.yaml").read_text() == "stage: sft\noutput_dir: out\n"
+    assert run["command"][2] == str(workspace / "train.yaml")
+    assert run["output_dir"].endswith("/out")  # output_dir from the YAML, against the working directory
+    assert wait_for_status(client, run["id"])["status"] == "succeeded"
+    assert client.delete(f"/v1/datasets/{dataset_id}", headers=ALICE).status_code == 200
+
+
+def test_logs_paging_tail_tags_and_append(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "1", "FAKE_LINES": "30"}})
+    wait_for_status(client, run["id"])
+    first = client.get(f"/runs/{run['id']}/logs?limit=10", headers=ALICE).json()
+    assert [line["seq"] for line in first["data"]] == list(range(1, 11)) and first["has_more"]
+    second = client.get(f"/runs/{run['id']}/logs?limit=10&after={first['last_seq']}", headers=ALICE).json()
+    assert second["data"][0]["seq"] == 11
+    tail = client.get(f"/runs/{run['id']}/logs?tail=3", headers=ALICE).json()["data"]
+    assert [line["line"] for line in tail] == ["line 29", "line 30", "finished"]
+    added = client.post(
+        f"/runs/{run['id']}/logs", json={"line": "note: good", "tags": ["review"]}, headers=ALICE
+    )
+    assert added.status_code == 201 and added.json()["data"][0]["tags"] == ["review"]
+    tagged = client.get(f"/runs/{run['id']}/logs?tag=review", headers=ALICE).json()["data"]
+    assert [line["line"] for line in tagged] == ["note: good"]
+
+
+def test_logs_stream_follows_live_and_ends(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "5", "FAKE_SLEEP": "0.1"}})
+    events: list[dict] = []
+    ended = False
+    with client.stream("GET", f"/runs/{run['id']}/logs/stream", headers=ALICE) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                if event == "end":
+                    ended = True
+                    break
+                events.append(json.loads(line.removeprefix("data: ")))
+    assert ended
+    stored = client.get(f"/runs/{run['id']}/logs?limit=1000", headers=ALICE).json()["data"]
+    assert [e["seq"] for e in events] == [s["seq"] for s in stored]
+
+
+def test_list_runs_and_ownership(runs_client) -> None:
+    client = runs_client(scheduler=False)
+    ids = [start_run(client)["id"] for _ in range(3)]
+    page = client.get("/projects/demo/runs?limit=2", headers=ALICE).json()
+    assert [r["id"] for r in page["data"]] == ids[::-1][:2] and page["has_more"]
+    rest = client.get(f"/projects/demo/runs?after={page['data'][-1]['id']}", headers=ALICE).json()
+    assert [r["id"] for r in rest["data"]] == [ids[0]]
+    assert [r["queue_position"] for r in page["data"]] == [3, 2]
+    bob = bearer(BOB_KEY)
+    assert client.get(f"/runs/{ids[0]}", headers=bob).status_code == 404
+    assert client.post(f"/runs/{ids[0]}/cancel", headers=bob).status_code == 404
+    assert client.get(f"/runs/{ids[0]}/logs", headers=bob).status_code == 404
+    assert client.get("/projects/demo/runs", headers=bob).status_code == 404
+    assert client.delete("/projects/demo", headers=ALICE).status_code == 400
+
+
+def test_health_counts_runs(runs_client) -> None:
+    client: TestClient = runs_client(scheduler=False)
+    start_run(client)
+    health = client.get("/health").json()
+    assert (health["active_jobs"], health["total_jobs"]) == (1, 1)
