@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -148,18 +149,21 @@ class Run(Base):
 
 
 class RunLog(Base):
-    """One log line of a run; `seq` numbers a run's lines from 1 with no gaps."""
+    """One log line of a run; `seq` numbers a run's lines from 1 with no gaps.
+
+    The key is (run_id, seq): one index serves paging, tailing and the no-duplicates
+    guarantee, and bulk inserts maintain nothing else.
+    """
 
     __tablename__ = "run_log"
-    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_run_log_run_id_seq"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
-    seq: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(16), default="output")
     tags: Mapped[str] = mapped_column(String(255), default="")
     line: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # set by the database, so bulk inserts of many lines carry no per-row timestamp to convert
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.current_timestamp())
 
 
 class RunMetric(Base):

@@ -51,18 +51,21 @@ def upgrade() -> None:
 
     op.create_table(
         "run_log",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("tags", sa.String(length=255), nullable=False),
         sa.Column("line", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("CURRENT_TIMESTAMP"),
+            nullable=False,
+        ),
         sa.ForeignKeyConstraint(
             ["run_id"], ["run.id"], name=op.f("fk_run_log_run_id_run"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_run_log")),
-        sa.UniqueConstraint("run_id", "seq", name="uq_run_log_run_id_seq"),
+        sa.PrimaryKeyConstraint("run_id", "seq", name=op.f("pk_run_log")),
     )
     op.create_table(
         "run_metric",
