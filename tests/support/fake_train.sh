@@ -1,14 +1,17 @@
 #!/bin/sh
 # A scripted "training" run for tests: Hugging Face log lines, tqdm counters,
 # LLaMA-Factory's trainer_log.jsonl, output files, then the exit code asked for.
-# Settings come from the environment: FAKE_STEPS, FAKE_SLEEP, FAKE_EXIT, FAKE_LINES, FAKE_OOM.
+# Settings come from the environment: FAKE_STEPS, FAKE_SLEEP, FAKE_EXIT, FAKE_LINES, FAKE_OOM,
+# FAKE_HANG (seconds of silence first), FAKE_IGNORE_TERM (only KILL stops it).
 yaml="$1"
+if [ -n "$FAKE_IGNORE_TERM" ]; then trap '' TERM; fi
 steps="${FAKE_STEPS:-4}"
 pause="${FAKE_SLEEP:-0.05}"
 out="$TUNING_OUTPUT_DIR"
 mkdir -p "$out"
 echo "run $TUNING_RUN_ID config $yaml gpus [$CUDA_VISIBLE_DEVICES]"
 if [ -n "$FAKE_MARK" ]; then echo "start $TUNING_RUN_ID" >> "$FAKE_MARK"; fi
+if [ -n "$FAKE_HANG" ]; then sleep "$FAKE_HANG"; fi
 i=1
 while [ "$i" -le "$steps" ]; do
     printf '%d/%d [00:0%d<00:10, 1.00it/s]\n' "$i" "$steps" "$i"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -253,3 +255,40 @@ def test_health_counts_runs(runs_client) -> None:
     start_run(client)
     health = client.get("/health").json()
     assert (health["active_jobs"], health["total_jobs"]) == (1, 1)
+
+
+def wait_for_pid(workspace: Path) -> int:
+    deadline = time.monotonic() + 10
+    while not (workspace / "pid").exists():
+        assert time.monotonic() < deadline, "the wrapper never wrote its pid"
+        time.sleep(0.05)
+    return int((workspace / "pid").read_text())
+
+
+def test_silent_run_is_stopped_as_stalled(runs_client) -> None:
+    client = runs_client(stall_timeout=1.0, cancel_grace=0.5)
+    run = start_run(client, {"env": {"FAKE_HANG": "60"}})
+    pgid = wait_for_pid(Path(run["workspace"]))
+    done = wait_for_status(client, run["id"], timeout=30)
+    assert done["status"] == "failed" and done["error"]["cause"] == "stalled"
+    assert processes_in_group(pgid) == []
+
+
+def test_run_whose_process_vanishes_is_lost(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_HANG": "60"}})
+    pgid = wait_for_pid(Path(run["workspace"]))
+    os.killpg(pgid, signal.SIGKILL)  # the wrapper dies too, so no exit_code is ever written
+    done = wait_for_status(client, run["id"], timeout=30)
+    assert done["status"] == "failed" and done["error"]["cause"] == "lost"
+
+
+def test_cancel_kills_a_run_that_ignores_term(runs_client) -> None:
+    client = runs_client(cancel_grace=0.5)
+    run = start_run(client, {"env": {"FAKE_IGNORE_TERM": "1", "FAKE_HANG": "60"}})
+    pgid = wait_for_pid(Path(run["workspace"]))
+    time.sleep(0.3)
+    client.post(f"/runs/{run['id']}/cancel", headers=ALICE)
+    done = wait_for_status(client, run["id"], timeout=30)
+    assert done["status"] == "cancelled"
+    assert processes_in_group(pgid) == []
