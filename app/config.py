@@ -125,6 +125,79 @@ class TrainingSettings(BaseSettings):
         return [str(v).strip() for v in value if str(v).strip()]
 
 
+def _json_or_csv_list(value: Any) -> Any:
+    if isinstance(value, str):
+        value = (
+            json.loads(value) if value.strip().startswith("[") else [v for v in value.split(",") if v.strip()]
+        )
+    return value
+
+
+class ModelSettings(BaseSettings):
+    """Where base models live; nothing is ever downloaded."""
+
+    model_config = _section_config()
+
+    model_catalog: Annotated[dict[str, Path], NoDecode] = Field(
+        default_factory=dict, description="JSON object: model name -> local directory"
+    )
+    model_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="JSON list of directories holding model directories"
+    )
+
+    @field_validator("model_catalog", mode="before")
+    @classmethod
+    def _parse_catalog(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) and value.strip() else (value or {})
+
+    @field_validator("model_roots", mode="before")
+    @classmethod
+    def _parse_roots(cls, value: Any) -> Any:
+        return _json_or_csv_list(value)
+
+
+class TuningSettings(BaseSettings):
+    """How tuning jobs train: the bundled trainer by default."""
+
+    model_config = _section_config()
+
+    tuning_command: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "{python}",
+            "{recipes}/sft_lora.py",
+            "{training_yaml}",
+            "--dataset",
+            "{dataset}",
+            "--output_dir",
+            "{output_dir}",
+        ],
+        description="argv template for tuning jobs; also {python} and {recipes}",
+    )
+    tuning_executor: Literal["local", "docker"] = "local"
+
+    @field_validator("tuning_command", mode="before")
+    @classmethod
+    def _parse_command(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+class RateLimitSettings(BaseSettings):
+    """Per-key request limits by route group (`limits` syntax, e.g. `60/minute`)."""
+
+    model_config = _section_config()
+
+    rate_limit_storage: str = Field(default="memory://", description="memory:// or redis://host:port")
+    rate_limits: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {"tunings": "120/minute", "files": "60/minute"},
+        description="JSON object: route group -> limit",
+    )
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _parse_limits(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) and value.strip() else (value or {})
+
+
 class AuthSettings(BaseSettings):
     model_config = _section_config()
 
@@ -153,6 +226,9 @@ class Settings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    tuning: TuningSettings = Field(default_factory=TuningSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @property
     def pool_size(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -71,6 +71,22 @@ def _arrived_on_loopback(request: Request) -> bool:
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     principal.require_admin()
     return principal
+
+
+def rate_limited(group: str) -> Callable[..., None]:
+    """A dependency that counts the caller's requests against the group's limit."""
+
+    def check(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> None:
+        identity = (
+            f"key:{principal.key_id}" if principal.key_id is not None else f"ip:{_client_host(request)}"
+        )
+        request.app.state.rate_limiter.check(group, identity)
+
+    return check
+
+
+def _client_host(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

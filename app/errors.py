@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 
-from src.models.errors import AppError, ErrorBody, ErrorEnvelope, ErrorType
+from src.models.errors import AppError, ErrorBody, ErrorEnvelope, ErrorType, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def _describe_validation_error(error: dict) -> tuple[str, str | None]:
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(
         exc.status_code,
         message=exc.message,

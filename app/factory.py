@@ -22,15 +22,18 @@ from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.middleware import HttpMetrics, RequestContextMiddleware
+from app.ratelimit import RateLimiter
 from src.features.auth import service as auth_service
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
 from src.features.gpus import service as gpus_service
+from src.features.models.service import ModelSources
 from src.features.runs.engine import EngineSettings, RunEngine
 from src.features.runs.executors.docker import DockerExecutor
 from src.features.runs.executors.local import LocalExecutor
 from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs.service import ConfigFiles
+from src.features.tunings.service import TuningSetup
 from src.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -97,6 +100,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.dataset_files = DatasetFiles(settings.store.data_dir)
     app.state.config_files = ConfigFiles(settings.store.data_dir)
     app.state.training_layout = training_layout(settings)
+    app.state.tuning_setup = tuning_setup(settings, app)
+    app.state.rate_limiter = RateLimiter(
+        storage_uri=settings.rate_limits.rate_limit_storage, limits_by_group=settings.rate_limits.rate_limits
+    )
     await anyio.to_thread.run_sync(_recover_datasets, app)
     app.state.run_engine = None
     if settings.training.scheduler:
@@ -129,6 +136,18 @@ def training_layout(settings: Settings) -> TrainingLayout:
         default_executor=training.executor,
         gpu_ids=gpu_ids,
         default_gpus=default_gpus,
+    )
+
+
+def tuning_setup(settings: Settings, app: FastAPI) -> TuningSetup:
+    return TuningSetup(
+        layout=app.state.training_layout,
+        models=ModelSources(catalog=settings.models.model_catalog, roots=settings.models.model_roots),
+        command=settings.tuning.tuning_command,
+        executor=settings.tuning.tuning_executor,
+        dataset_files=app.state.dataset_files,
+        config_files=app.state.config_files,
+        max_yaml_bytes=settings.uploads.max_yaml_bytes,
     )
 
 

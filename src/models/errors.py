@@ -107,6 +107,10 @@ class RateLimited(AppError):
     error_type = "rate_limit_error"
     default_code = "rate_limited"
 
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
 
 class Unavailable(AppError):
     status_code = 503

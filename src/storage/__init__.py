@@ -14,6 +14,7 @@ from src.storage.tables import (
     RunLog,
     RunMetric,
     TrainConfig,
+    TuningJob,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "RunMetric",
     "Store",
     "TrainConfig",
+    "TuningJob",
 ]

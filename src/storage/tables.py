@@ -123,6 +123,7 @@ class Run(Base):
     note: Mapped[str | None] = mapped_column(Text)
     command: Mapped[list[str]] = mapped_column(JSON, default=list)
     workspace: Mapped[str | None] = mapped_column(String(1024))
+    workdir: Mapped[str | None] = mapped_column(String(1024))
     output_dir: Mapped[str | None] = mapped_column(String(1024))
     pgid: Mapped[int | None] = mapped_column(Integer)
     exec_id: Mapped[str | None] = mapped_column(String(128))
@@ -286,3 +287,25 @@ class DatasetFile(Base):
     @property
     def media_type(self) -> str:
         return "application/jsonl" if self.name.endswith(".jsonl") else "application/json"
+
+
+class TuningJob(Base):
+    """An OpenAI-style fine-tuning job: a run underneath, plus what the job API promises."""
+
+    __tablename__ = "tuning_job"
+    __table_args__ = (Index("ix_tuning_job_owner_id", "owner", "id"),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), unique=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(255))
+    training_file: Mapped[str] = mapped_column(String(255))
+    validation_file: Mapped[str | None] = mapped_column(String(255))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    suffix: Mapped[str | None] = mapped_column(String(64))
+    seed: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    fine_tuned_model: Mapped[str] = mapped_column(String(400), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    run: Mapped[Run] = relationship(lazy="joined")

@@ -41,6 +41,7 @@ class ReceivedFile:
     filename: str
     size: int
     sha256: str
+    fields: dict[str, str]
 
 
 class _Events:
@@ -119,6 +120,8 @@ async def receive_file(
     in_file = False
     size = 0
     field_bytes = 0
+    fields: dict[str, bytearray] = {}
+    current_field: str | None = None
 
     def write(pieces: list[bytes]) -> None:
         for piece in pieces:
@@ -143,6 +146,9 @@ async def receive_file(
                 in_file = (
                     params.get(b"name") == field_name.encode() and b"filename" in params and filename is None
                 )
+                current_field = None if in_file else params.get(b"name", b"").decode("utf-8", "replace")
+                if current_field is not None:
+                    fields.setdefault(current_field, bytearray())
                 if in_file:
                     filename = params[b"filename"].decode("utf-8", "replace")
                     await anyio.to_thread.run_sync(sink.open, filename)
@@ -158,6 +164,8 @@ async def receive_file(
                 field_bytes += len(value)
                 if field_bytes > MAX_FIELD_BYTES:
                     raise MultipartError("form fields other than the file are too large")
+                if current_field is not None:
+                    fields[current_field] += value
         events.items.clear()
         if on_progress is not None and in_file:
             on_progress(size)
@@ -169,4 +177,9 @@ async def receive_file(
         raise MultipartError(f"no file part named {field_name!r} in the form")
     if on_progress is not None:
         on_progress(size)
-    return ReceivedFile(filename=filename, size=size, sha256=hasher.hexdigest())
+    return ReceivedFile(
+        filename=filename,
+        size=size,
+        sha256=hasher.hexdigest(),
+        fields={name: value.decode("utf-8", "replace") for name, value in fields.items()},
+    )

@@ -127,7 +127,7 @@ async def upload_dataset_file(
 ) -> UploadResult:
     """Upload a file (multipart field `file`); it is streamed to disk, hashed and validated."""
     length = request.headers.get("content-length")
-    row = await service.receive_upload(
+    row, _fields = await service.receive_upload(
         store,
         dataset=dataset,
         chunks=request.stream(),

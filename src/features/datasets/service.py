@@ -217,8 +217,11 @@ async def receive_upload(
     files: DatasetFiles,
     registry: UploadRegistry,
     max_bytes: int,
-) -> DatasetFile:
-    """Stream a multipart upload to disk, hash it, and record it only once it is whole and durable."""
+) -> tuple[DatasetFile, dict[str, str]]:
+    """Stream a multipart upload to disk, hash it, and record it only once it is whole and durable.
+
+    Returns the file's record and the other (small) form fields sent beside it.
+    """
     if content_length is not None and content_length > max_bytes + MULTIPART_OVERHEAD:
         raise TooLarge(f"the upload is larger than the {max_bytes}-byte limit", param="file")
     upload = registry.start(dataset_id=dataset.id, owner=dataset.owner)
@@ -244,7 +247,8 @@ async def receive_upload(
             sha256=received.sha256,
             status=FileStatus.validating.value,
         )
-        return await anyio.to_thread.run_sync(_record_upload, store, row)
+        row = await anyio.to_thread.run_sync(_record_upload, store, row)
+        return row, received.fields
     except PayloadTooLarge as exc:
         raise TooLarge(str(exc), param="file") from exc
     except UnsupportedFile as exc:
@@ -364,6 +368,17 @@ async def validate_or_schedule(
     with store.session_scope(read_only=True) as session:
         current = session.get(DatasetFile, row.upload_id)
         return FileStatus(current.status) if current is not None else FileStatus.invalid
+
+
+def name_after_upload(session: Session, *, dataset_id: str, filename: str, purpose: str) -> Dataset:
+    """Name a dataset made by the OpenAI files API after its file, and keep the purpose."""
+    dataset = session.get(Dataset, dataset_id)
+    assert dataset is not None
+    dataset.name = filename[:128]
+    dataset.extra = {**dataset.extra, "purpose": purpose[:64]}
+    session.flush()
+    session.refresh(dataset)
+    return dataset
 
 
 def upload_result(row: DatasetFile, *, status: FileStatus) -> UploadResult:

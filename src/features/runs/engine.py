@@ -38,6 +38,9 @@ from src.storage.types import utcnow
 logger = logging.getLogger(__name__)
 
 READ_CHUNK = 4 * 1024 * 1024
+# A training program that cannot start for a reason of its own (no CUDA for QLoRA, say)
+# prints this before exiting; the run then fails as `launch_error` with that message.
+LAUNCH_ERROR_MARKER = "[tuning:launch_error]"
 LIVENESS_EVERY = 2.0
 ERROR_TAIL_LINES = 50
 MAX_ARTIFACTS = 10_000
@@ -201,7 +204,7 @@ class RunEngine:
             env=env,
             host_workspace=Path(run.workspace or self.layout.host_workspace(run.id)),
             exec_workspace=exec_workspace,
-            exec_workdir=self.layout.exec_workdir(run.executor),
+            exec_workdir=run.workdir or self.layout.exec_workdir(run.executor),
         )
 
     # -- monitoring ---------------------------------------------------------------
@@ -290,8 +293,17 @@ class RunEngine:
             run = session.get(Run, run_id)
             cancel_requested = bool(run and run.cancel_requested)
             tail = _tail(session, run_id, ERROR_TAIL_LINES)
+        launch_problem = next((line for line in tail if line.startswith(LAUNCH_ERROR_MARKER)), None)
         if exit_code == 0:
             self._finish(run_id, status=RunStatus.succeeded, exit_code=0)
+        elif launch_problem is not None:
+            self._finish(
+                run_id,
+                status=RunStatus.failed,
+                cause=FailureCause.launch_error,
+                exit_code=exit_code,
+                message=launch_problem.removeprefix(LAUNCH_ERROR_MARKER).strip(),
+            )
         elif cancel_requested:
             self._finish(
                 run_id,

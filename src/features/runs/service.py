@@ -138,8 +138,15 @@ def create(
     layout: TrainingLayout,
     dataset_files: DatasetFiles,
     config_files: ConfigFiles,
+    command_template: list[str] | None = None,
+    placeholders: dict[str, str] | None = None,
+    in_workspace: bool = False,
 ) -> Run:
-    """Admit a run: check its inputs, stage them in a fresh workspace, and queue it."""
+    """Admit a run: check its inputs, stage them in a fresh workspace, and queue it.
+
+    Tuning jobs pass their own command template and extra placeholders, and run
+    with the workspace as working directory (`in_workspace`).
+    """
     if project.status != ProjectStatus.active.value:
         raise Invalid(
             f"project {project.name!r} is {project.status}; runs need an active project", param="name"
@@ -163,11 +170,14 @@ def create(
             dataset_files=dataset_files,
             config_files=config_files,
         )
-        output_exec = _output_dir(workspace, inputs, layout=layout, executor=executor)
+        output_exec = _output_dir(
+            workspace, inputs, layout=layout, executor=executor, in_workspace=in_workspace
+        )
         exec_workspace = layout.exec_path(executor, f"runs/{run_id}")
         argv = fill_placeholders(
-            layout.command,
+            command_template or layout.command,
             {
+                **(placeholders or {}),
                 "training_yaml": exec_config,
                 "dataset": exec_dataset,
                 "output_dir": output_exec,
@@ -189,6 +199,7 @@ def create(
             note=data.note,
             command=argv,
             workspace=str(workspace),
+            workdir=exec_workspace if in_workspace else None,
             output_dir=output_exec,
         )
         session.add(run)
@@ -229,7 +240,9 @@ def _stage(
     return exec_dataset, exec_config
 
 
-def _output_dir(workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str) -> str:
+def _output_dir(
+    workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str, in_workspace: bool = False
+) -> str:
     """The YAML's output_dir resolved against the working directory, else <workspace>/output."""
     yaml_path = workspace / "train.yaml" if inputs.config is not None else inputs.config_path
     assert yaml_path is not None
@@ -241,7 +254,12 @@ def _output_dir(workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, exe
         ) from exc
     output_dir = document.get("output_dir")
     if isinstance(output_dir, str) and output_dir.strip():
-        return posixpath.normpath(posixpath.join(layout.exec_workdir(executor), output_dir))
+        base = (
+            layout.exec_path(executor, f"runs/{workspace.name}")
+            if in_workspace
+            else layout.exec_workdir(executor)
+        )
+        return posixpath.normpath(posixpath.join(base, output_dir))
     return layout.exec_path(executor, f"runs/{workspace.name}/output")
 
 

@@ -1,0 +1,34 @@
+"""Per-key rate limits by route group, with the `limits` library (memory or Redis storage)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from src.models.errors import RateLimited
+
+
+class RateLimiter:
+    """`check(group, identity)` raises 429 with a retry time once the group's limit is used up."""
+
+    def __init__(self, *, storage_uri: str, limits_by_group: dict[str, str]) -> None:
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self._limits = {group: parse(text) for group, text in limits_by_group.items()}
+
+    def check(self, group: str, identity: str) -> None:
+        limit = self._limits.get(group)
+        if limit is None:
+            return
+        if self._limiter.hit(limit, group, identity):
+            return
+        reset_at, _remaining = self._limiter.get_window_stats(limit, group, identity)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise RateLimited(
+            f"rate limit of {limit} for {group} reached; retry in {retry_after} s",
+            code="rate_limited",
+            retry_after=retry_after,
+        )

@@ -1,0 +1,271 @@
+"""Tuning jobs: a run of the bundled trainer (or any configured command) with a rendered YAML."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from src.features.auth.service import Principal
+from src.features.datasets.uploads import DatasetFiles
+from src.features.models import service as models_service
+from src.features.projects import service as projects_service
+from src.features.runs import service as runs_service
+from src.features.runs.workspace import TrainingLayout
+from src.features.train_configs import service as train_configs_service
+from src.features.train_configs.service import ConfigFiles
+from src.models.errors import Invalid, NotFound
+from src.models.projects import ProjectCreate
+from src.models.runs import Executor, RunCreate, RunStatus
+from src.models.tunings import Hyperparameters, TuningCreate, TuningError, TuningJobRead, TuningMetrics
+from src.storage.tables import Project, Run, RunArtifact, RunMetric, TuningJob
+from src.storage.types import utcnow
+
+RECIPES_DIR = Path(__file__).resolve().parents[3] / "recipes"
+
+
+@dataclass(frozen=True)
+class TuningSetup:
+    """Plain values a tuning job needs from settings."""
+
+    layout: TrainingLayout
+    models: models_service.ModelSources
+    command: list[str]
+    executor: str
+    dataset_files: DatasetFiles
+    config_files: ConfigFiles
+    max_yaml_bytes: int
+
+
+def new_job_id() -> str:
+    return "job-" + secrets.token_hex(6)
+
+
+def parse_hyperparameters(raw: dict[str, Any]) -> Hyperparameters:
+    """Known hyperparameters with their checks; unknown keys and bad values are a 400 naming them."""
+    try:
+        return Hyperparameters.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        unknown = [".".join(str(p) for p in e["loc"]) for e in exc.errors() if e["type"] == "extra_forbidden"]
+        if unknown:
+            allowed = ", ".join(Hyperparameters.model_fields)
+            raise Invalid(
+                f"unknown hyperparameter(s) {unknown}; allowed: {allowed}",
+                param=f"hyperparameters.{unknown[0]}",
+            ) from exc
+        raise Invalid(f"hyperparameters.{name}: {first['msg']}", param=f"hyperparameters.{name}") from exc
+
+
+def render_yaml(*, model_path: Path, params: Hyperparameters, seed: int | None) -> str:
+    """The LLaMA-Factory-style YAML the trainer reads (the dataset comes from the run's staging)."""
+    document: dict[str, Any] = {
+        "model_name_or_path": str(model_path),
+        "stage": "sft",
+        "do_train": True,
+        "finetuning_type": params.finetuning_type,
+        "lora_rank": params.rank,
+        "lora_alpha": params.alpha or 2 * params.rank,
+        "lora_dropout": params.lora_dropout,
+        "num_train_epochs": params.epochs,
+        "learning_rate": params.learning_rate,
+        "per_device_train_batch_size": params.batch_size,
+        "gradient_accumulation_steps": params.gradient_accumulation_steps,
+        "cutoff_len": params.cutoff_len,
+        "logging_steps": params.logging_steps,
+        "output_dir": "output",
+        "seed": seed if seed is not None else 42,
+    }
+    if params.use_quantization:
+        document["quantization_bit"] = 4
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def _owner_project(session: Session, *, principal: Principal) -> Project:
+    """The owner's project that holds their tuning runs, made on first use."""
+    name = ("tunings-" + re.sub(r"[^a-z0-9_-]", "-", principal.owner.lower()))[:63]
+    existing = session.scalar(select(Project).where(Project.name == name))
+    if existing is not None:
+        return existing
+    return projects_service.create(
+        session, principal=principal, data=ProjectCreate(name=name, description="runs of tuning jobs")
+    )
+
+
+def create(session: Session, *, principal: Principal, data: TuningCreate, setup: TuningSetup) -> TuningJob:
+    """Check the model and hyperparameters, render the YAML, and queue the run."""
+    model_path = models_service.resolve(data.model, sources=setup.models)
+    if model_path is None:
+        raise Invalid(
+            f"unknown model {data.model!r}: not in TUNING_MODEL_CATALOG "
+            "and no such directory under TUNING_MODEL_ROOTS",
+            param="model",
+            code="model_not_found",
+        )
+    params = parse_hyperparameters(data.hyperparameters)
+    job_id = new_job_id()
+    config = train_configs_service.create(
+        session,
+        principal=principal,
+        filename=f"{job_id}.yaml",
+        content=render_yaml(model_path=model_path, params=params, seed=data.seed).encode(),
+        files=setup.config_files,
+        max_bytes=setup.max_yaml_bytes,
+    )
+    run = runs_service.create(
+        session,
+        project=_owner_project(session, principal=principal),
+        principal=principal,
+        data=RunCreate(
+            dataset=data.training_file,
+            train_config=config.id,
+            gpus=data.gpus,
+            executor=Executor(setup.executor),
+        ),
+        layout=setup.layout,
+        dataset_files=setup.dataset_files,
+        config_files=setup.config_files,
+        command_template=setup.command,
+        placeholders={"python": sys.executable, "recipes": str(RECIPES_DIR)},
+        in_workspace=True,
+    )
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    job = TuningJob(
+        id=job_id,
+        run_id=run.id,
+        owner=principal.owner,
+        model=data.model,
+        training_file=data.training_file,
+        validation_file=data.validation_file,
+        hyperparameters=params.model_dump(),
+        suffix=data.suffix,
+        seed=data.seed,
+        fine_tuned_model="-".join(p for p in (data.model, data.suffix, stamp) if p),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get(session: Session, *, job_id: str, principal: Principal) -> TuningJob:
+    job = session.get(TuningJob, job_id)
+    if job is None or (principal.owner_scope is not None and job.owner != principal.owner_scope):
+        raise NotFound(f"tuning job {job_id!r} not found", param="id")
+    return job
+
+
+def list_page(
+    session: Session, *, principal: Principal, limit: int, after: str | None, status: RunStatus | None = None
+) -> tuple[list[TuningJob], bool]:
+    """Newest first; `after` is the id of the last job seen."""
+    stmt = select(TuningJob).order_by(TuningJob.created_at.desc(), TuningJob.id.desc()).limit(limit + 1)
+    if principal.owner_scope is not None:
+        stmt = stmt.where(TuningJob.owner == principal.owner_scope)
+    if status is not None:
+        stmt = stmt.join(Run, Run.id == TuningJob.run_id).where(Run.status == status.value)
+    if after is not None:
+        cursor = get(session, job_id=after, principal=principal)
+        stmt = stmt.where(
+            (TuningJob.created_at < cursor.created_at)
+            | ((TuningJob.created_at == cursor.created_at) & (TuningJob.id < cursor.id))
+        )
+    rows = list(session.scalars(stmt))
+    return rows[:limit], len(rows) > limit
+
+
+def cancel(session: Session, *, job: TuningJob) -> TuningJob:
+    """Cancel the job's run; a finished job is a 400 (OpenAI's client retries 409)."""
+    runs_service.cancel(session, run=job.run)
+    return job
+
+
+def delete(session: Session, *, job: TuningJob) -> None:
+    """Delete a finished job with its run, logs, metrics and workspace."""
+    run = job.run
+    if not RunStatus(run.status).is_terminal:
+        raise Invalid(f"tuning job {job.id} is {run.status}; cancel it before deleting it", param="id")
+    workspace = run.workspace
+    session.delete(job)
+    session.delete(run)
+    session.flush()
+    if workspace:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def metric_points(session: Session, *, job: TuningJob) -> list[RunMetric]:
+    return runs_service.metrics(session, run=job.run)
+
+
+def result_files(session: Session, *, job: TuningJob) -> list[str]:
+    return [a.path for a in runs_service.artifacts(session, run=job.run) if a.kind != "checkpoint"]
+
+
+def checkpoints(session: Session, *, job: TuningJob) -> list[RunArtifact]:
+    return [a for a in runs_service.artifacts(session, run=job.run) if a.kind == "checkpoint"]
+
+
+def latest_metrics(session: Session, *, job: TuningJob) -> TuningMetrics | None:
+    """None until the first training metrics with a loss arrive."""
+    run = job.run
+    points = [p for p in metric_points(session, job=job) if p.loss is not None or p.eval_loss is not None]
+    if not points and run.status != RunStatus.succeeded.value:
+        return None
+    train = next((p.loss for p in reversed(points) if p.loss is not None), None)
+    evaluation = next((p.eval_loss for p in reversed(points) if p.eval_loss is not None), None)
+    return TuningMetrics(
+        train_loss=train,
+        eval_loss=evaluation,
+        current_epoch=run.epoch,
+        total_epochs=job.hyperparameters.get("epochs"),
+        current_step=run.current_step,
+        total_steps=run.total_steps,
+        progress=run.progress,
+    )
+
+
+def to_read(session: Session, *, job: TuningJob) -> TuningJobRead:
+    run = job.run
+    error = None
+    if run.failure_cause is not None and run.status == RunStatus.failed.value:
+        error = TuningError(code=run.failure_cause, message=run.error_message or run.failure_cause)
+    duration = None
+    if run.started_at is not None:
+        duration = ((run.finished_at or utcnow()) - run.started_at).total_seconds()
+    return TuningJobRead(
+        id=job.id,
+        model=job.model,
+        status=RunStatus(run.status),
+        created_at=job.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        training_file=job.training_file,
+        validation_file=job.validation_file,
+        hyperparameters=job.hyperparameters,
+        metrics=latest_metrics(session, job=job),
+        result_files=result_files(session, job=job),
+        fine_tuned_model=job.fine_tuned_model,
+        error=error,
+        duration=duration,
+        queue_position=runs_service.queue_position(session, run=run),
+        run_id=run.id,
+    )
+
+
+def fine_tuned_models(session: Session, *, principal: Principal) -> list[TuningJob]:
+    """Jobs that produced a model the caller may see."""
+    stmt = (
+        select(TuningJob).join(Run, Run.id == TuningJob.run_id).where(Run.status == RunStatus.succeeded.value)
+    )
+    if principal.owner_scope is not None:
+        stmt = stmt.where(TuningJob.owner == principal.owner_scope)
+    return list(session.scalars(stmt.order_by(TuningJob.created_at)))

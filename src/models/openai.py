@@ -1,0 +1,122 @@
+"""OpenAI-compatible shapes for files and fine-tuning jobs (what the `openai` client parses)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from src.models.common import ApiModel
+
+
+class OpenAIFile(ApiModel):
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: Literal["uploaded", "processed", "error"]
+    status_details: str | None = None
+
+
+class OpenAIFileList(ApiModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIFile]
+    has_more: bool = False
+
+
+class OpenAIHyperparameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_epochs: int | Literal["auto"] = "auto"
+    batch_size: int | Literal["auto"] = "auto"
+    learning_rate_multiplier: float | Literal["auto"] = "auto"
+
+
+class OpenAIMethod(BaseModel):
+    type: Literal["supervised"] = "supervised"
+    supervised: dict[str, Any] | None = None
+
+
+class OpenAIJobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=255)
+    training_file: str = Field(min_length=1, max_length=255)
+    validation_file: str | None = Field(default=None, max_length=255)
+    hyperparameters: OpenAIHyperparameters | None = None
+    suffix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    metadata: dict[str, str] | None = None
+    method: OpenAIMethod | None = None
+    integrations: list[Any] | None = None
+
+
+class OpenAIError(ApiModel):
+    code: str
+    message: str
+    param: str | None = None
+
+
+class OpenAIJob(ApiModel):
+    id: str
+    object: Literal["fine_tuning.job"] = "fine_tuning.job"
+    created_at: int
+    error: OpenAIError | None
+    fine_tuned_model: str | None
+    finished_at: int | None
+    hyperparameters: dict[str, Any]
+    model: str
+    organization_id: str = "org-local"
+    result_files: list[str]
+    seed: int
+    status: Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled"]
+    trained_tokens: int | None = None
+    training_file: str
+    validation_file: str | None
+    estimated_finish: int | None = None
+    integrations: list[Any] | None = None
+    metadata: dict[str, str] | None = None
+    method: dict[str, Any]
+    user_provided_suffix: str | None = None
+
+
+class OpenAIJobList(ApiModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIJob]
+    has_more: bool
+
+
+class OpenAIEvent(ApiModel):
+    id: str
+    object: Literal["fine_tuning.job.event"] = "fine_tuning.job.event"
+    created_at: int
+    level: Literal["info", "warn", "error"] = "info"
+    message: str
+    type: Literal["message", "metrics"]
+    data: dict[str, Any] | None = None
+
+
+class OpenAIEventList(ApiModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIEvent]
+    has_more: bool
+
+
+class OpenAICheckpoint(ApiModel):
+    id: str
+    object: Literal["fine_tuning.job.checkpoint"] = "fine_tuning.job.checkpoint"
+    created_at: int
+    fine_tuned_model_checkpoint: str
+    fine_tuning_job_id: str
+    metrics: dict[str, Any]
+    step_number: int
+
+
+class OpenAICheckpointList(ApiModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAICheckpoint]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None

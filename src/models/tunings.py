@@ -1,0 +1,104 @@
+"""Tuning jobs, OpenAI-style files and models on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from src.models.common import ApiModel, RequestModel
+from src.models.runs import RunStatus
+
+
+class Hyperparameters(BaseModel):
+    """What a tuning job may set; anything else is refused by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: float = Field(default=3, gt=0, le=1000)
+    learning_rate: float = Field(default=1e-4, gt=0, le=1)
+    batch_size: int = Field(default=4, ge=1, le=4096)
+    rank: int = Field(default=8, ge=1, le=1024)
+    alpha: int | None = Field(default=None, ge=1, le=4096)
+    use_quantization: bool = False
+    finetuning_type: Literal["lora", "full"] = "lora"
+    cutoff_len: int = Field(default=1024, ge=8, le=131072)
+    logging_steps: int = Field(default=1, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+
+
+class TuningCreate(RequestModel):
+    model: str = Field(min_length=1, max_length=255, examples=["Qwen/Qwen2-0.5B-Instruct"])
+    training_file: str = Field(
+        min_length=1, max_length=255, description="dataset or file id, or a relative path"
+    )
+    validation_file: str | None = Field(default=None, max_length=255)
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"epochs": 3, "learning_rate": 1e-4}]
+    )
+    suffix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    gpus: int | None = Field(default=None, ge=0, le=64)
+
+
+class TuningMetrics(ApiModel):
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    current_epoch: float | None = None
+    total_epochs: float | None = None
+    current_step: int | None = None
+    total_steps: int | None = None
+    progress: float = 0.0
+
+
+class TuningError(ApiModel):
+    code: str
+    message: str
+
+
+class TuningJobRead(ApiModel):
+    id: str
+    object: Literal["tuning.job"] = "tuning.job"
+    model: str
+    status: RunStatus
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    training_file: str
+    validation_file: str | None
+    hyperparameters: dict[str, Any]
+    metrics: TuningMetrics | None
+    result_files: list[str]
+    fine_tuned_model: str
+    error: TuningError | None
+    duration: float | None
+    queue_position: int | None
+    run_id: str
+
+
+class TuningJobList(ApiModel):
+    object: Literal["list"] = "list"
+    data: list[TuningJobRead]
+    has_more: bool
+
+
+class DeletedObject(ApiModel):
+    id: str
+    object: str
+    deleted: bool = True
+
+
+class ModelRead(ApiModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+    kind: Literal["base", "fine-tuned"]
+    path: str | None = None
+
+
+class ModelList(ApiModel):
+    object: Literal["list"] = "list"
+    data: list[ModelRead]
