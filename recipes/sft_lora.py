@@ -6,7 +6,7 @@ Reads `model_name_or_path`, `dataset` (a .jsonl/.json file or a folder of them:
 OpenAI chat, alpaca or ShareGPT records), `finetuning_type` (`lora` | `full`),
 `lora_rank`, `lora_alpha`, `num_train_epochs`, `learning_rate`,
 `per_device_train_batch_size`, `cutoff_len`, `output_dir`, `logging_steps`,
-`quantization_bit`, `seed`. Writes LLaMA-Factory's `trainer_log.jsonl`, the
+`quantization_bit`, `seed`, `save_strategy`, `save_total_limit`. Writes LLaMA-Factory's `trainer_log.jsonl`, the
 adapter (or full weights), the tokenizer and `training_args.json` to output_dir.
 Nothing is downloaded: the model must be a local directory.
 """
@@ -198,7 +198,8 @@ def main() -> None:
         per_device_train_batch_size=int(config.get("per_device_train_batch_size", 4)),
         gradient_accumulation_steps=int(config.get("gradient_accumulation_steps", 1)),
         logging_steps=int(config.get("logging_steps", 10)),
-        save_strategy="no",
+        save_strategy=str(config.get("save_strategy", "no")),
+        save_total_limit=config.get("save_total_limit"),
         report_to=[],
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=False,

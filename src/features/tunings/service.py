@@ -84,6 +84,8 @@ def render_yaml(*, model_path: Path, params: Hyperparameters, seed: int | None) 
         "cutoff_len": params.cutoff_len,
         "logging_steps": params.logging_steps,
         "output_dir": "output",
+        "save_strategy": "epoch",
+        "save_total_limit": 3,
         "seed": seed if seed is not None else 42,
     }
     if params.use_quantization:

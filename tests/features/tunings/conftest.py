@@ -1,0 +1,72 @@
+"""Tuning tests train a tiny Llama built at test time; the trainer's packages come from requirements-trainer.txt."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import ModelSettings, RateLimitSettings, TrainingSettings
+from tests.conftest import ALICE_KEY, bearer
+
+ALICE = bearer(ALICE_KEY)
+TINY = "tiny/llama-2layer"
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def _trainer_available() -> bool:
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not _trainer_available():
+        if os.environ.get("CI"):
+            pytest.fail("the trainer's packages are missing: pip install -r requirements-trainer.txt")
+        pytest.skip("the trainer's packages are not installed (requirements-trainer.txt)")
+    from tests.support.tiny_model import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture
+def tuning_client(app_factory, tmp_path: Path, tiny_model: Path) -> Callable[..., TestClient]:
+    def build(**rate_limits: str) -> TestClient:
+        return app_factory(
+            training=TrainingSettings(training_dir=tmp_path / "training", monitor_interval=0.2, gpus=[]),
+            models=ModelSettings(model_catalog={TINY: tiny_model}, model_roots=[tiny_model.parent]),
+            rate_limits=RateLimitSettings(rate_limits=rate_limits or {"tunings": "1000/minute"}),
+        )
+
+    return build
+
+
+def chat_jsonl(count: int = 16) -> bytes:
+    record = {
+        "messages": [
+            {"role": "user", "content": "what is the capital of france?"},
+            {"role": "assistant", "content": "paris"},
+        ]
+    }
+    return ("\n".join(json.dumps(record) for _ in range(count)) + "\n").encode()
+
+
+def wait_for_job(client: TestClient, job_id: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/tunings.get/{job_id}", headers=ALICE).json()
+        if job["status"] in TERMINAL:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish: {job}")

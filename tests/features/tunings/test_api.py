@@ -1,0 +1,128 @@
+"""Tuning jobs end to end: a real LoRA run of the bundled trainer on a tiny model, and bad input."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from tests.features.tunings.conftest import ALICE, TINY, chat_jsonl, wait_for_job
+
+
+def upload_training_file(client: TestClient) -> str:
+    dataset_id = client.post("/v1/datasets", json={"name": "chat"}, headers=ALICE).json()["id"]
+    response = client.put(
+        f"/v1/datasets/{dataset_id}/files", files={"file": ("chat.jsonl", chat_jsonl())}, headers=ALICE
+    )
+    assert response.json()["status"] == "valid"
+    return dataset_id
+
+
+def test_tuning_job_trains_the_tiny_model(tuning_client) -> None:
+    client = tuning_client()
+    training_file = upload_training_file(client)
+    created = client.post(
+        "/v1/tunings.create",
+        json={
+            "model": TINY,
+            "training_file": training_file,
+            "suffix": "demo",
+            "hyperparameters": {"epochs": 3, "learning_rate": 0.005, "batch_size": 4, "rank": 8},
+        },
+        headers=ALICE,
+    )
+    assert created.status_code == 201, created.text
+    job = created.json()
+    assert re.fullmatch(r"job-[0-9a-f]{12}", job["id"]) and job["object"] == "tuning.job"
+    assert re.fullmatch(rf"{re.escape(TINY)}-demo-\d{{8}}-\d{{6}}", job["fine_tuned_model"])
+    assert job["status"] == "pending" and job["metrics"] is None
+
+    done = wait_for_job(client, job["id"])
+    assert done["status"] == "succeeded", done
+    assert done["metrics"]["progress"] == 1.0
+    assert {"adapter_model.safetensors", "adapter_config.json", "training_args.json"} <= set(
+        done["result_files"]
+    )
+    assert done["duration"] > 0
+
+    series = client.get(f"/v1/tunings.metrics/{job['id']}", headers=ALICE).json()["data"]
+    losses = [p["loss"] for p in series if p["source"] == "trainer_log"]
+    assert len(losses) >= 4 and losses[-1] < losses[0]
+
+    models = client.get("/v1/models", headers=ALICE).json()["data"]
+    assert {(m["id"], m["kind"]) for m in models} >= {
+        (TINY, "base"),
+        (done["fine_tuned_model"], "fine-tuned"),
+    }
+
+    listed = client.get("/v1/tunings.list?status=succeeded", headers=ALICE).json()
+    assert [j["id"] for j in listed["data"]] == [job["id"]]
+    refused = client.post(f"/v1/tunings.cancel/{job['id']}", headers=ALICE)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "run_finished"
+    deleted = client.delete(f"/v1/tunings.delete/{job['id']}", headers=ALICE)
+    assert deleted.json() == {"id": job["id"], "object": "tuning.job", "deleted": True}
+    assert client.get(f"/v1/tunings.get/{job['id']}", headers=ALICE).status_code == 404
+
+
+def test_bad_input_is_a_clear_4xx(tuning_client) -> None:
+    client = tuning_client()
+    training_file = upload_training_file(client)
+    cases = [
+        ({"model": "no/such-model", "training_file": training_file}, 400, "unknown model"),
+        ({"model": "../../etc", "training_file": training_file}, 400, "unknown model"),
+        ({"model": TINY, "training_file": "data/missing.jsonl"}, 400, "not found"),
+        (
+            {"model": TINY, "training_file": training_file, "hyperparameters": {"epochs": -1}},
+            400,
+            "hyperparameters.epochs",
+        ),
+        (
+            {"model": TINY, "training_file": training_file, "hyperparameters": {"warmup": 3}},
+            400,
+            "unknown hyperparameter(s) ['warmup']",
+        ),
+    ]
+    for body, status, message in cases:
+        response = client.post("/v1/tunings.create", json=body, headers=ALICE)
+        assert response.status_code == status, (body, response.text)
+        assert message in response.json()["error"]["message"], response.json()
+    assert client.get("/v1/tunings.list", headers=ALICE).json()["data"] == []
+
+
+def test_cancel_twice(tuning_client) -> None:
+    client = tuning_client()
+    training_file = upload_training_file(client)
+    job = client.post(
+        "/v1/tunings.create",
+        json={"model": TINY, "training_file": training_file, "hyperparameters": {"epochs": 50}},
+        headers=ALICE,
+    ).json()
+    first = client.delete(f"/v1/tunings.cancel/{job['id']}", headers=ALICE)
+    assert first.status_code == 200
+    wait_for_job(client, job["id"])
+    second = client.post(f"/v1/tunings.cancel/{job['id']}", headers=ALICE)
+    assert second.status_code == 400 and "already cancelled" in second.json()["error"]["message"]
+
+
+def test_quantization_without_cuda_fails_fast_as_launch_error(tuning_client) -> None:
+    client = tuning_client()
+    training_file = upload_training_file(client)
+    job = client.post(
+        "/v1/tunings.create",
+        json={"model": TINY, "training_file": training_file, "hyperparameters": {"use_quantization": True}},
+        headers=ALICE,
+    ).json()
+    done = wait_for_job(client, job["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "launch_error" and "CUDA" in done["error"]["message"]
+
+
+def test_rate_limit_answers_429_with_retry_after(tuning_client) -> None:
+    client = tuning_client(tunings="3/minute")
+    for _ in range(3):
+        assert client.get("/v1/tunings.list", headers=ALICE).status_code == 200
+    limited = client.get("/v1/tunings.list", headers=ALICE)
+    assert limited.status_code == 429
+    assert limited.json()["error"]["type"] == "rate_limit_error"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert client.get("/projects", headers=ALICE).status_code == 200  # other groups are not limited
