@@ -6,8 +6,9 @@ Reads `model_name_or_path`, `dataset` (a .jsonl/.json file or a folder of them:
 OpenAI chat, alpaca or ShareGPT records), `finetuning_type` (`lora` | `full`),
 `lora_rank`, `lora_alpha`, `num_train_epochs`, `learning_rate`,
 `per_device_train_batch_size`, `cutoff_len`, `output_dir`, `logging_steps`,
-`quantization_bit`, `seed`, `save_strategy`, `save_total_limit`. Writes LLaMA-Factory's `trainer_log.jsonl`, the
-adapter (or full weights), the tokenizer and `training_args.json` to output_dir.
+`quantization_bit`, `seed`, `save_strategy`, `save_total_limit`. Writes
+LLaMA-Factory's `trainer_log.jsonl`, the adapter (or full weights), the
+tokenizer and `training_args.json` to output_dir.
 Nothing is downloaded: the model must be a local directory.
 """
 

@@ -1,4 +1,4 @@
-"""Tuning tests train a tiny Llama built at test time; the trainer's packages come from requirements-trainer.txt."""
+"""Tuning tests train a tiny Llama built at test time (packages from requirements-trainer.txt)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The unmodified `openai` client against the live server: files, jobs, paging, events, checkpoints, cancel."""
+"""The unmodified `openai` client against the live server: files, jobs, paging, events, checkpoints."""
 
 from __future__ import annotations
 
