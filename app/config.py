@@ -187,6 +187,7 @@ class RateLimitSettings(BaseSettings):
     model_config = _section_config()
 
     rate_limit_storage: str = Field(default="memory://", description="memory:// or redis://host:port")
+    rate_limit_prefix: str = Field(default="tuning", description="key prefix in a shared Redis")
     rate_limits: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: {"tunings": "120/minute", "files": "60/minute"},
         description="JSON object: route group -> limit",

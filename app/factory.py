@@ -102,7 +102,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.training_layout = training_layout(settings)
     app.state.tuning_setup = tuning_setup(settings, app)
     app.state.rate_limiter = RateLimiter(
-        storage_uri=settings.rate_limits.rate_limit_storage, limits_by_group=settings.rate_limits.rate_limits
+        storage_uri=settings.rate_limits.rate_limit_storage,
+        limits_by_group=settings.rate_limits.rate_limits,
+        key_prefix=settings.rate_limits.rate_limit_prefix,
     )
     await anyio.to_thread.run_sync(_recover_datasets, app)
     app.state.run_engine = None

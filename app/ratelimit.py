@@ -15,8 +15,11 @@ from src.models.errors import RateLimited
 class RateLimiter:
     """`check(group, identity)` raises 429 with a retry time once the group's limit is used up."""
 
-    def __init__(self, *, storage_uri: str, limits_by_group: dict[str, str]) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+    def __init__(
+        self, *, storage_uri: str, limits_by_group: dict[str, str], key_prefix: str = "tuning"
+    ) -> None:
+        options = {"key_prefix": key_prefix} if storage_uri.startswith(("redis://", "rediss://")) else {}
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
         self._limits = {group: parse(text) for group, text in limits_by_group.items()}
 
     def check(self, group: str, identity: str) -> None:

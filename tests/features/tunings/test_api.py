@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 
+import pytest
 from fastapi.testclient import TestClient
 
+from app.config import RateLimitSettings
 from tests.features.tunings.conftest import ALICE, TINY, chat_jsonl, wait_for_job
+
+REDIS_URL = os.environ.get("TUNING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def upload_training_file(client: TestClient) -> str:
@@ -126,3 +132,24 @@ def test_rate_limit_answers_429_with_retry_after(tuning_client) -> None:
     assert limited.json()["error"]["type"] == "rate_limit_error"
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert client.get("/projects", headers=ALICE).status_code == 200  # other groups are not limited
+
+
+def test_rate_limit_shared_through_redis(app_factory) -> None:
+    """Two service instances on one Redis share the caller's budget."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
+        pytest.skip("Redis is not reachable")
+    limits = RateLimitSettings(
+        rate_limit_storage=REDIS_URL,
+        rate_limit_prefix=f"test-{uuid.uuid4().hex}",
+        rate_limits={"tunings": "4/minute"},
+    )
+    first, second = app_factory(rate_limits=limits), app_factory(rate_limits=limits)
+    for client in (first, second, first, second):
+        assert client.get("/v1/tunings.list", headers=ALICE).status_code == 200
+    assert second.get("/v1/tunings.list", headers=ALICE).status_code == 429
