@@ -14,18 +14,21 @@ from src.features.runs.progress import (
 
 
 def test_hugging_face_dict_line() -> None:
-    progress, sample = parse_output_line("{'loss': 1.23, 'grad_norm': 0.5, 'learning_rate': 2e-05, 'epoch': 0.5}")
+    line = "{'loss': 1.23, 'grad_norm': 0.5, 'learning_rate': 2e-05, 'epoch': 0.5}"
+    progress, sample = parse_output_line(line)
     assert (sample.loss, sample.grad_norm, sample.lr, sample.epoch) == (1.23, 0.5, 2e-05, 0.5)
     assert progress.epoch == 0.5
 
 
 def test_transformers_5_quotes_its_numbers() -> None:
-    _, sample = parse_output_line("{'loss': '5.791', 'grad_norm': '1.2', 'learning_rate': '0.0001', 'epoch': '0.1'}")
+    line = "{'loss': '5.791', 'grad_norm': '1.2', 'learning_rate': '0.0001', 'epoch': '0.1'}"
+    _, sample = parse_output_line(line)
     assert (sample.loss, sample.grad_norm, sample.lr, sample.epoch) == (5.791, 1.2, 0.0001, 0.1)
 
 
 def test_training_summary_line_gives_throughput() -> None:
-    _, sample = parse_output_line("{'train_runtime': '0.14', 'train_samples_per_second': '329.7', 'train_loss': '3.9'}")
+    line = "{'train_runtime': '0.14', 'train_samples_per_second': '329.7', 'train_loss': '3.9'}"
+    _, sample = parse_output_line(line)
     assert (sample.loss, sample.throughput) == (3.9, 329.7)
 
 
@@ -62,7 +65,9 @@ def test_llamafactory_trainer_log() -> None:
 
 
 def test_trainer_log_with_null_loss_and_no_metrics() -> None:
-    progress, sample = parse_trainer_log_line('{"current_steps": 5, "total_steps": 50, "loss": null, "epoch": 1}')
+    progress, sample = parse_trainer_log_line(
+        '{"current_steps": 5, "total_steps": 50, "loss": null, "epoch": 1}'
+    )
     assert progress.current_step == 5 and sample is None
     assert parse_trainer_log_line("not json") == (None, None)
 
