@@ -293,7 +293,10 @@ class TuningJob(Base):
     """An OpenAI-style fine-tuning job: a run underneath, plus what the job API promises."""
 
     __tablename__ = "tuning_job"
-    __table_args__ = (Index("ix_tuning_job_owner_id", "owner", "id"),)
+    __table_args__ = (
+        Index("ix_tuning_job_owner_id", "owner", "id"),
+        UniqueConstraint("owner", "idempotency_key", name="uq_tuning_job_owner_idempotency_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), unique=True)
@@ -306,6 +309,7 @@ class TuningJob(Base):
     seed: Mapped[int | None] = mapped_column(Integer)
     extra: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     fine_tuned_model: Mapped[str] = mapped_column(String(400), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     run: Mapped[Run] = relationship(lazy="joined")

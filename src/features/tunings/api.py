@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import FileResponse
 
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep, StoreDep, rate_limited
@@ -30,6 +30,10 @@ from src.models.tunings import DeletedObject, TuningCreate, TuningJobList, Tunin
 
 router = APIRouter(prefix="/v1", responses=error_responses(400, 401, 404, 422, 429))
 LimitTunings = Depends(rate_limited("tunings"))
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255, description="repeat a create safely: same key, same job"),
+]
 LimitFiles = Depends(rate_limited("files"))
 
 
@@ -41,10 +45,16 @@ LimitFiles = Depends(rate_limited("files"))
     dependencies=[LimitTunings],
 )
 def create_tuning(
-    body: TuningCreate, session: SessionDep, principal: PrincipalDep, setup: SetupDep
+    body: TuningCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    setup: SetupDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> TuningJobRead:
     """Start a fine-tuning job: one call, and a fine-tuned model comes out."""
-    job = service.create(session, principal=principal, data=body, setup=setup)
+    job = service.create(
+        session, principal=principal, data=body, setup=setup, idempotency_key=idempotency_key
+    )
     return service.to_read(session, job=job)
 
 
@@ -229,10 +239,17 @@ def delete_file(
 
 @router.post("/fine_tuning/jobs", tags=["openai"], response_model=OpenAIJob, dependencies=[LimitTunings])
 def create_fine_tuning_job(
-    body: OpenAIJobCreate, session: SessionDep, principal: PrincipalDep, setup: SetupDep
+    body: OpenAIJobCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    setup: SetupDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> OpenAIJob:
     """Create a fine-tuning job (OpenAI's shape)."""
-    job = service.create(session, principal=principal, data=openai_compat.to_tuning_create(body), setup=setup)
+    data = openai_compat.to_tuning_create(body)
+    job = service.create(
+        session, principal=principal, data=data, setup=setup, idempotency_key=idempotency_key
+    )
     job.extra = body.metadata or {}
     return openai_compat.to_openai_job(session, job=job)
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
@@ -104,8 +105,22 @@ def _owner_project(session: Session, *, principal: Principal) -> Project:
     )
 
 
-def create(session: Session, *, principal: Principal, data: TuningCreate, setup: TuningSetup) -> TuningJob:
-    """Check the model and hyperparameters, render the YAML, and queue the run."""
+def create(
+    session: Session,
+    *,
+    principal: Principal,
+    data: TuningCreate,
+    setup: TuningSetup,
+    idempotency_key: str | None = None,
+) -> TuningJob:
+    """Check the model and hyperparameters, render the YAML, and queue the run.
+
+    A repeated create with the same `idempotency_key` (per owner) returns the first job.
+    """
+    if idempotency_key is not None:
+        existing = _by_idempotency_key(session, owner=principal.owner, key=idempotency_key)
+        if existing is not None:
+            return existing
     model_path = models_service.resolve(data.model, sources=setup.models)
     if model_path is None:
         raise Invalid(
@@ -153,10 +168,23 @@ def create(session: Session, *, principal: Principal, data: TuningCreate, setup:
         suffix=data.suffix,
         seed=data.seed,
         fine_tuned_model="-".join(p for p in (data.model, data.suffix, stamp) if p),
+        idempotency_key=idempotency_key,
     )
-    session.add(job)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        # a concurrent create with the same key won; answer with its job
+        existing = _by_idempotency_key(session, owner=principal.owner, key=idempotency_key or "")
+        if existing is None:
+            raise
+        return existing
     return job
+
+
+def _by_idempotency_key(session: Session, *, owner: str, key: str) -> TuningJob | None:
+    return session.scalar(select(TuningJob).where(TuningJob.owner == owner, TuningJob.idempotency_key == key))
 
 
 def get(session: Session, *, job_id: str, principal: Principal) -> TuningJob:

@@ -153,3 +153,20 @@ def test_rate_limit_shared_through_redis(app_factory) -> None:
     for client in (first, second, first, second):
         assert client.get("/v1/tunings.list", headers=ALICE).status_code == 200
     assert second.get("/v1/tunings.list", headers=ALICE).status_code == 429
+
+
+def test_idempotent_create_returns_the_same_job(tuning_client) -> None:
+    client = tuning_client()
+    training_file = upload_training_file(client)
+    body = {"model": TINY, "training_file": training_file, "hyperparameters": {"epochs": 50}}
+    headers = {**ALICE, "Idempotency-Key": "create-once-123"}
+    first = client.post("/v1/tunings.create", json=body, headers=headers).json()
+    again = client.post("/v1/tunings.create", json=body, headers=headers).json()
+    assert again["id"] == first["id"]
+    other = client.post(
+        "/v1/tunings.create", json=body, headers={**ALICE, "Idempotency-Key": "another"}
+    ).json()
+    assert other["id"] != first["id"]
+    assert len(client.get("/v1/tunings.list", headers=ALICE).json()["data"]) == 2
+    for job in (first, other):
+        client.post(f"/v1/tunings.cancel/{job['id']}", headers=ALICE)
