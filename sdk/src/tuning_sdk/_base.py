@@ -1,0 +1,181 @@
+"""Transport, retries and error mapping, once for the sync and once for the async client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from tuning_sdk.errors import APIConnectionError, APIError, APITimeoutError, RateLimitError, error_for_status
+
+DEFAULT_BASE_URL = "http://localhost:8000"
+RETRYABLE_STATUS = {408, 429}
+MAX_BACKOFF = 30.0
+T = TypeVar("T")
+
+
+def _retry_after(response: httpx.Response | None) -> float | None:
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def backoff_seconds(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter; the server's Retry-After wins when it gives one."""
+    if retry_after is not None:
+        return min(retry_after, MAX_BACKOFF * 2)
+    return min(MAX_BACKOFF, 0.5 * 2**attempt) * (0.5 + random.random() / 2)
+
+
+def raise_for_response(response: httpx.Response) -> None:
+    """Map an error answer to the exception tree, with the envelope's message, code and param."""
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    message = error.get("message") or response.reason_phrase or "request failed"
+    cls = error_for_status(response.status_code)
+    kwargs: dict[str, Any] = {
+        "status_code": response.status_code,
+        "code": error.get("code"),
+        "param": error.get("param"),
+        "request_id": response.headers.get("x-request-id"),
+        "body": body,
+    }
+    if cls is RateLimitError:
+        raise RateLimitError(message, retry_after=_retry_after(response), **kwargs)
+    raise cls(message, **kwargs)
+
+
+class _Settings:
+    def __init__(self, api_key: str | None, base_url: str | None, timeout: float, max_retries: int) -> None:
+        self.api_key = api_key or os.environ.get("TUNING_API_KEY")
+        self.base_url = (base_url or os.environ.get("TUNING_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+
+    def headers(self) -> dict[str, str]:
+        headers = {"User-Agent": "tuning-sdk/0.1.0"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+
+def _should_retry(exc: Exception) -> bool:
+    if isinstance(exc, APIConnectionError):
+        return True
+    return isinstance(exc, APIError) and (exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500)
+
+
+def _connection_error(exc: httpx.HTTPError) -> APIConnectionError:
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"the server did not answer in time: {exc}")
+    return APIConnectionError(f"cannot reach the server: {exc}")
+
+
+class SyncTransport:
+    def __init__(self, settings: _Settings, http_client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.http = http_client or httpx.Client(
+            base_url=settings.base_url, timeout=settings.timeout, headers=settings.headers()
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast: Callable[[Any], T] = lambda data: data,
+        idempotent: bool = False,
+        **kwargs: Any,
+    ) -> T:
+        """Send; retry connection errors, timeouts, 408, 429 and 5xx; a create keeps one Idempotency-Key."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if idempotent:
+            headers.setdefault("Idempotency-Key", f"sdk-{uuid.uuid4()}")
+        attempt = 0
+        while True:
+            try:
+                response = self.http.request(method, path, headers=headers, **kwargs)
+                raise_for_response(response)
+                return cast(response.json() if response.content else None)
+            except httpx.HTTPError as exc:
+                error: Exception = _connection_error(exc)
+                retry_after = None
+            except APIError as exc:
+                error, retry_after = exc, getattr(exc, "retry_after", None)
+            if attempt >= self.settings.max_retries or not _should_retry(error):
+                raise error
+            time.sleep(backoff_seconds(attempt, retry_after))
+            attempt += 1
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise _connection_error(exc) from exc
+        raise_for_response(response)
+        return response
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class AsyncTransport:
+    def __init__(self, settings: _Settings, http_client: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.http = http_client or httpx.AsyncClient(
+            base_url=settings.base_url, timeout=settings.timeout, headers=settings.headers()
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast: Callable[[Any], T] = lambda data: data,
+        idempotent: bool = False,
+        **kwargs: Any,
+    ) -> T:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if idempotent:
+            headers.setdefault("Idempotency-Key", f"sdk-{uuid.uuid4()}")
+        attempt = 0
+        while True:
+            try:
+                response = await self.http.request(method, path, headers=headers, **kwargs)
+                raise_for_response(response)
+                return cast(response.json() if response.content else None)
+            except httpx.HTTPError as exc:
+                error: Exception = _connection_error(exc)
+                retry_after = None
+            except APIError as exc:
+                error, retry_after = exc, getattr(exc, "retry_after", None)
+            if attempt >= self.settings.max_retries or not _should_retry(error):
+                raise error
+            await asyncio.sleep(backoff_seconds(attempt, retry_after))
+            attempt += 1
+
+    async def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise _connection_error(exc) from exc
+        raise_for_response(response)
+        return response
+
+    async def close(self) -> None:
+        await self.http.aclose()

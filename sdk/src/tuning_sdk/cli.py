@@ -1,0 +1,398 @@
+"""The `tuning` command: a thin layer over the SDK (Typer + Rich)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tuning_sdk import TuningClient, __version__
+from tuning_sdk.errors import TuningError
+from tuning_sdk.types import Record
+
+
+class _Commands(typer.Typer):
+    """A Typer whose commands turn SDK errors into one line on stderr and exit code 1."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+
+        def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(function)
+            def run(*call_args: Any, **call_kwargs: Any) -> Any:
+                try:
+                    return function(*call_args, **call_kwargs)
+                except TuningError as exc:
+                    typer.echo(f"error: {exc}", err=True)
+                    raise typer.Exit(1) from exc
+
+            return register(run)
+
+        return wrap
+
+
+app = _Commands(help="Tuning Service from the command line.", no_args_is_help=True)
+jobs = _Commands(help="Tuning jobs.", no_args_is_help=True)
+files = _Commands(help="Training files (OpenAI-style).", no_args_is_help=True)
+projects = _Commands(help="Projects.", no_args_is_help=True)
+runs = _Commands(help="Runs.", no_args_is_help=True)
+datasets = _Commands(help="Datasets.", no_args_is_help=True)
+configs = _Commands(help="Training YAML configs.", no_args_is_help=True)
+for name, group in (
+    ("jobs", jobs),
+    ("files", files),
+    ("projects", projects),
+    ("runs", runs),
+    ("datasets", datasets),
+    ("configs", configs),
+):
+    app.add_typer(group, name=name)
+
+console = Console()
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+class _State:
+    api_key: str | None = None
+    base_url: str | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def _options(
+    api_key: Annotated[str | None, typer.Option(envvar="TUNING_API_KEY", help="API key")] = None,
+    base_url: Annotated[str | None, typer.Option(envvar="TUNING_BASE_URL", help="server URL")] = None,
+) -> None:
+    state.api_key, state.base_url = api_key, base_url
+
+
+def client() -> TuningClient:
+    return TuningClient(api_key=state.api_key, base_url=state.base_url)
+
+
+def _raw(item: Any) -> Any:
+    return item.raw if isinstance(item, Record) else item
+
+
+def show(items: list[Any], columns: list[str], as_json: bool, title: str | None = None) -> None:
+    rows = [_raw(item) for item in items]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) if row.get(c) is not None else "-" for c in columns))
+    console.print(table)
+
+
+def show_one(item: Any, as_json: bool = True) -> None:
+    typer.echo(json.dumps(_raw(item), indent=2, default=str))
+
+
+@app.command()
+def version() -> None:
+    """Print the SDK version."""
+    typer.echo(f"tuning-sdk {__version__}")
+
+
+@app.command()
+def health() -> None:
+    """The server's health."""
+    with client() as c:
+        show_one(c.health_check())
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Queue, running jobs and GPUs."""
+    with client() as c:
+        running = list(c.tunings.list(limit=100, status="running").data)
+        pending = list(c.tunings.list(limit=100, status="pending").data)
+        gpus = c._transport.request("GET", "/v1/gpus")["data"]
+        health_report = c.health_check()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "health": health_report,
+                    "running": [j.raw for j in running],
+                    "pending": [j.raw for j in pending],
+                    "gpus": gpus,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    console.print(f"server {health_report['version']}: {health_report['active_jobs']} active run(s)")
+    show(running + pending, ["id", "status", "model", "queue_position"], False, title="jobs")
+    show(
+        [{**g, "holder": (g["holder"] or {}).get("id")} for g in gpus],
+        ["id", "name", "holder"],
+        False,
+        title="GPUs",
+    )
+
+
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="listen port")] = 8000,
+    workers: Annotated[int, typer.Option(help="handler threads")] = 40,
+) -> None:
+    """Start the service (from a server install)."""
+    try:
+        from app.config import ServerSettings, Settings
+        from app.server import serve
+    except ImportError as exc:
+        raise TuningError(
+            "`tuning server` needs the server's code: run it from a Tuning Service checkout"
+        ) from exc
+    serve(Settings(server=ServerSettings(host=host, port=port, worker_threads=workers)))
+
+
+# -- jobs -----------------------------------------------------------------------------
+
+
+@jobs.command("create")
+def jobs_create(
+    model: Annotated[str, typer.Option(help="base model name")],
+    training_file: Annotated[str, typer.Option(help="file/dataset id or relative path")],
+    epochs: Annotated[float | None, typer.Option(help="training epochs")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="learning rate")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
+    suffix: Annotated[str | None, typer.Option(help="suffix of the fine-tuned model's name")] = None,
+) -> None:
+    """Create a tuning job."""
+    params = {
+        k: v
+        for k, v in {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size}.items()
+        if v is not None
+    }
+    with client() as c:
+        show_one(c.tunings.create(model, training_file, hyperparameters=params, suffix=suffix))
+
+
+@jobs.command("list")
+def jobs_list(
+    limit: Annotated[int, typer.Option(help="how many")] = 20,
+    status_filter: Annotated[str | None, typer.Option("--status", help="only this status")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recent jobs."""
+    with client() as c:
+        page = c.tunings.list(limit=limit, status=status_filter)
+        show(list(page.data), ["id", "status", "model", "fine_tuned_model", "created_at"], as_json)
+
+
+@jobs.command("get")
+def jobs_get(job_id: str) -> None:
+    """One job."""
+    with client() as c:
+        show_one(c.tunings.get(job_id))
+
+
+@jobs.command("cancel")
+def jobs_cancel(job_id: str) -> None:
+    """Cancel a job."""
+    with client() as c:
+        job = c.tunings.cancel(job_id)
+    typer.echo(f"{job.id} {job.status.value}")
+
+
+@jobs.command("wait")
+def jobs_wait(
+    job_id: str,
+    poll_interval: Annotated[float, typer.Option(help="seconds between checks")] = 2.0,
+    timeout: Annotated[float | None, typer.Option(help="give up after this many seconds")] = None,
+) -> None:
+    """Wait for a job, with a progress bar showing epoch and loss."""
+    with (
+        client() as c,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar,
+    ):
+        task = bar.add_task(job_id, total=1.0, detail="")
+
+        def update(job: Any) -> None:
+            metrics = job.metrics
+            detail = job.status.value
+            if metrics is not None:
+                detail = f"epoch {metrics.current_epoch or 0:.2f} loss {metrics.train_loss:.4f}"
+            bar.update(task, completed=metrics.progress if metrics else 0.0, detail=detail)
+
+        job = c.tunings.wait(job_id, on_progress=update, poll_interval=poll_interval, timeout=timeout)
+    typer.echo(f"{job.id} {job.status.value} {job.fine_tuned_model if job.is_successful else ''}".rstrip())
+    if not job.is_successful:
+        raise typer.Exit(1)
+
+
+@jobs.command("logs")
+def jobs_logs(
+    job_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="follow live until the job ends")] = False,
+    tail: Annotated[int, typer.Option(help="lines to show without --follow")] = 100,
+) -> None:
+    """A job's training log."""
+    with client() as c:
+        if follow:
+            for line in c.tunings.stream_logs(job_id):
+                typer.echo(line)
+            return
+        run_id = c.tunings.get(job_id).run_id
+        for line in c.runs.logs(run_id, tail=tail)["data"]:
+            typer.echo(line["line"])
+
+
+# -- files, projects, runs, datasets, configs -----------------------------------------
+
+
+@files.command("upload")
+def files_upload(
+    path: Path, purpose: Annotated[str, typer.Option(help="file purpose")] = "fine-tune"
+) -> None:
+    """Upload a training file."""
+    with client() as c:
+        show_one(c.files.upload(path, purpose=purpose))
+
+
+@files.command("list")
+def files_list(as_json: JsonOption = False) -> None:
+    """Uploaded files."""
+    with client() as c:
+        show(c.files.list(), ["id", "filename", "bytes", "status"], as_json)
+
+
+@projects.command("create")
+def projects_create(
+    name: str,
+    dataset_name: Annotated[str | None, typer.Option(help="dataset id or path")] = None,
+    training_yaml_name: Annotated[str | None, typer.Option(help="config id or path")] = None,
+) -> None:
+    """Create a project."""
+    fields = {
+        k: v for k, v in {"dataset_name": dataset_name, "training_yaml_name": training_yaml_name}.items() if v
+    }
+    with client() as c:
+        show_one(c.projects.create(name, **fields))
+
+
+@projects.command("list")
+def projects_list(as_json: JsonOption = False) -> None:
+    """Projects."""
+    with client() as c:
+        show(list(c.projects.list(limit=100).data), ["name", "owner", "status", "dataset_name"], as_json)
+
+
+@projects.command("get")
+def projects_get(name: str) -> None:
+    """One project."""
+    with client() as c:
+        show_one(c.projects.get(name))
+
+
+@runs.command("create")
+def runs_create(project: str, gpus: Annotated[int | None, typer.Option(help="GPUs to hold")] = None) -> None:
+    """Start a run of a project."""
+    with client() as c:
+        show_one(c.runs.create(project, **({"gpus": gpus} if gpus is not None else {})))
+
+
+@runs.command("list")
+def runs_list(project: str, as_json: JsonOption = False) -> None:
+    """A project's runs."""
+    with client() as c:
+        show(list(c.runs.list(project, limit=100).data), ["id", "status", "progress", "created_at"], as_json)
+
+
+@runs.command("get")
+def runs_get(run_id: str) -> None:
+    """One run."""
+    with client() as c:
+        show_one(c.runs.get(run_id))
+
+
+@runs.command("cancel")
+def runs_cancel(run_id: str) -> None:
+    """Cancel a run."""
+    with client() as c:
+        typer.echo(f"{run_id} {c.runs.cancel(run_id).status}")
+
+
+@runs.command("logs")
+def runs_logs(run_id: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False) -> None:
+    """A run's log."""
+    with client() as c:
+        lines = (
+            c.runs.stream_logs(run_id)
+            if follow
+            else (x["line"] for x in c.runs.logs(run_id, limit=1000)["data"])
+        )
+        for line in lines:
+            typer.echo(line)
+
+
+@datasets.command("create")
+def datasets_create(name: str) -> None:
+    """Create a dataset."""
+    with client() as c:
+        show_one(c.datasets.create(name))
+
+
+@datasets.command("upload")
+def datasets_upload(dataset_id: str, path: Path) -> None:
+    """Upload a file to a dataset, with a progress bar."""
+    with client() as c, Progress(console=console) as bar:
+        task = bar.add_task(path.name, total=path.stat().st_size)
+        result = c.datasets.upload_file(
+            dataset_id, path, on_progress=lambda sent, total: bar.update(task, completed=sent)
+        )
+    show_one(result)
+
+
+@datasets.command("list")
+def datasets_list(as_json: JsonOption = False) -> None:
+    """Datasets."""
+    with client() as c:
+        show(list(c.datasets.list(limit=100).data), ["id", "name", "status", "owner"], as_json)
+
+
+@datasets.command("get")
+def datasets_get(dataset_id: str) -> None:
+    """One dataset with its files and validation."""
+    with client() as c:
+        show_one(c.datasets.get(dataset_id))
+
+
+@configs.command("upload")
+def configs_upload(path: Path) -> None:
+    """Upload a training YAML."""
+    with client() as c:
+        show_one(c.train_configs.upload(path))
+
+
+@configs.command("list")
+def configs_list(as_json: JsonOption = False) -> None:
+    """Training configs."""
+    with client() as c:
+        show(list(c.train_configs.list(limit=100).data), ["id", "name", "size", "uploaded_at"], as_json)
+
+
+def main() -> None:
+    """Entry point of the `tuning` command."""
+    app()

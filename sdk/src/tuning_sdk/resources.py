@@ -1,0 +1,478 @@
+"""Resources: `client.tunings`, `client.files`, `client.models`, `client.projects`, `client.runs`,
+`client.datasets`, `client.train_configs`.
+
+Simple calls are written once: they return whatever the transport returns, a value
+for the sync client and an awaitable for the async one. Calls with loops of their
+own (paging, waiting, streaming, uploads with progress) have a sync and an async form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tuning_sdk._paging import AsyncPage, SyncPage, record_id
+from tuning_sdk._sse import SseParser
+from tuning_sdk.errors import TuningError
+from tuning_sdk.types import Record, TuningJob
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class _Resource:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._t = client._transport
+
+
+# -- the simple calls, shared ---------------------------------------------------------
+
+
+class _TuningsCalls(_Resource):
+    def _job(self, data: dict[str, Any]) -> TuningJob:
+        return TuningJob(data, client=self._client)
+
+    def create(
+        self,
+        model: str,
+        training_file: str,
+        hyperparameters: dict[str, Any] | None = None,
+        validation_file: str | None = None,
+        suffix: str | None = None,
+    ) -> Any:
+        """Start a job; retried creates carry one Idempotency-Key, so they never make a second job."""
+        body = _clean(
+            {
+                "model": model,
+                "training_file": training_file,
+                "hyperparameters": hyperparameters or {},
+                "validation_file": validation_file,
+                "suffix": suffix,
+            }
+        )
+        return self._t.request("POST", "/v1/tunings.create", json=body, cast=self._job, idempotent=True)
+
+    def get(self, job_id: str) -> Any:
+        return self._t.request("GET", f"/v1/tunings.get/{job_id}", cast=self._job)
+
+    def cancel(self, job_id: str) -> Any:
+        return self._t.request("POST", f"/v1/tunings.cancel/{job_id}", cast=self._job)
+
+    def delete(self, job_id: str) -> Any:
+        return self._t.request("DELETE", f"/v1/tunings.delete/{job_id}", cast=Record)
+
+    def metrics(self, job_id: str) -> Any:
+        return self._t.request("GET", f"/v1/tunings.metrics/{job_id}", cast=lambda d: d["data"])
+
+    def _page(self, limit: int, after: str | None, status: str | None) -> Any:
+        params = _clean({"limit": limit, "after": after, "status": status})
+        return self._t.request("GET", "/v1/tunings.list", params=params)
+
+
+class _FilesCalls(_Resource):
+    def list(self) -> Any:
+        return self._t.request("GET", "/v1/files", cast=lambda d: [Record(f) for f in d["data"]])
+
+    def get(self, file_id: str) -> Any:
+        return self._t.request("GET", f"/v1/files/{file_id}", cast=Record)
+
+    def delete(self, file_id: str) -> Any:
+        return self._t.request("DELETE", f"/v1/files/{file_id}", cast=Record)
+
+
+class _ModelsCalls(_Resource):
+    def list(self) -> Any:
+        return self._t.request("GET", "/v1/models", cast=lambda d: [Record(m) for m in d["data"]])
+
+    def get(self, name: str) -> Any:
+        return self._t.request("GET", f"/v1/models/{name}", cast=Record)
+
+
+class _ProjectsCalls(_Resource):
+    def create(self, name: str, **fields: Any) -> Any:
+        return self._t.request("POST", "/projects", json={"name": name, **fields}, cast=Record)
+
+    def get(self, name: str) -> Any:
+        return self._t.request("GET", f"/projects/{name}", cast=Record)
+
+    def update(self, name: str, **fields: Any) -> Any:
+        return self._t.request("PATCH", f"/projects/{name}", json=fields, cast=Record)
+
+    def delete(self, name: str) -> Any:
+        return self._t.request("DELETE", f"/projects/{name}", cast=Record)
+
+
+class _RunsCalls(_Resource):
+    def create(self, project: str, **body: Any) -> Any:
+        return self._t.request("POST", f"/projects/{project}/runs", json=body, cast=Record)
+
+    def get(self, run_id: str) -> Any:
+        return self._t.request("GET", f"/runs/{run_id}", cast=Record)
+
+    def cancel(self, run_id: str) -> Any:
+        return self._t.request("POST", f"/runs/{run_id}/cancel", cast=Record)
+
+    def logs(
+        self,
+        run_id: str,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        tail: int | None = None,
+        tag: str | None = None,
+    ) -> Any:
+        params = _clean({"after": after, "limit": limit, "tail": tail, "tag": tag})
+        return self._t.request("GET", f"/runs/{run_id}/logs", params=params)
+
+    def metrics(self, run_id: str) -> Any:
+        return self._t.request("GET", f"/runs/{run_id}/metrics", cast=lambda d: d["data"])
+
+    def artifacts(self, run_id: str) -> Any:
+        return self._t.request(
+            "GET", f"/runs/{run_id}/artifacts", cast=lambda d: [Record(a) for a in d["data"]]
+        )
+
+
+class _DatasetsCalls(_Resource):
+    def create(self, name: str, **fields: Any) -> Any:
+        return self._t.request("POST", "/v1/datasets", json={"name": name, **fields}, cast=Record)
+
+    def get(self, dataset_id: str) -> Any:
+        return self._t.request("GET", f"/v1/datasets/{dataset_id}", cast=Record)
+
+    def delete(self, dataset_id: str) -> Any:
+        return self._t.request("DELETE", f"/v1/datasets/{dataset_id}", cast=Record)
+
+    def preview(self, dataset_id: str, limit: int = 5) -> Any:
+        return self._t.request(
+            "GET", f"/v1/datasets/{dataset_id}/preview", params={"limit": limit}, cast=lambda d: d["data"]
+        )
+
+
+class _TrainConfigsCalls(_Resource):
+    def create(self, name: str, content: str) -> Any:
+        return self._t.request(
+            "POST", "/v1/train-configs", json={"name": name, "content": content}, cast=Record
+        )
+
+    def get(self, config_id: str) -> Any:
+        return self._t.request("GET", f"/v1/train-configs/{config_id}", cast=Record)
+
+    def delete(self, config_id: str) -> Any:
+        return self._t.request("DELETE", f"/v1/train-configs/{config_id}", cast=Record)
+
+
+class _ProgressReader:
+    """A file wrapper that reports bytes read, so an upload can show its progress."""
+
+    def __init__(self, handle: BinaryIO, total: int, on_progress: ProgressCallback | None) -> None:
+        self._handle, self._total, self._on_progress, self._sent = handle, total, on_progress, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._handle.read(size)
+        self._sent += len(chunk)
+        if self._on_progress is not None and chunk:
+            self._on_progress(self._sent, self._total)
+        return chunk
+
+
+def _multipart(path: Path, on_progress: ProgressCallback | None, **fields: str) -> dict[str, Any]:
+    handle = path.open("rb")
+    reader = _ProgressReader(handle, path.stat().st_size, on_progress)
+    return {
+        "files": {"file": (path.name, reader, "application/octet-stream")},
+        "data": fields,
+        "_handle": handle,
+    }
+
+
+def _changed(previous: TuningJob | None, job: TuningJob) -> bool:
+    if previous is None:
+        return True
+    watch = ("status", "metrics")
+    return any(previous.raw.get(k) != job.raw.get(k) for k in watch)
+
+
+# -- sync resources -------------------------------------------------------------------
+
+
+class Tunings(_TuningsCalls):
+    def list(
+        self, limit: int = 20, after: str | None = None, status: str | None = None
+    ) -> SyncPage[TuningJob]:
+        """A page of jobs, newest first; looping over it fetches the following pages."""
+        data = self._page(limit, after, status)
+        return SyncPage(
+            [self._job(j) for j in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(limit=limit, after=cursor, status=status),
+            record_id,
+        )
+
+    def wait(
+        self,
+        job_id: str,
+        on_progress: Callable[[TuningJob], None] | None = None,
+        poll_interval: float = 2.0,
+        timeout: float | None = None,
+    ) -> TuningJob:
+        """Poll until the job ends; `on_progress(job)` on every change. Returns the final job."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        previous: TuningJob | None = None
+        while True:
+            job = self.get(job_id)
+            if on_progress is not None and _changed(previous, job):
+                on_progress(job)
+            previous = job
+            if job.is_terminal:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TuningError(
+                    f"job {job_id} did not finish within {timeout} s (status {job.status.value})"
+                )
+            time.sleep(poll_interval)
+
+    wait_for_completion = wait
+
+    def stream_logs(self, job_id: str) -> Iterator[str]:
+        """The trainer's log lines, live, until the job ends (the server's SSE stream)."""
+        run_id = self.get(job_id).run_id
+        yield from self._client.runs.stream_logs(run_id)
+
+
+class Files(_FilesCalls):
+    def upload(
+        self, path: str | Path, purpose: str = "fine-tune", on_progress: ProgressCallback | None = None
+    ) -> Record:
+        parts = _multipart(Path(path), on_progress, purpose=purpose)
+        with parts.pop("_handle"):
+            return self._t.request("POST", "/v1/files", cast=Record, **parts)
+
+    def content(self, file_id: str) -> bytes:
+        return self._t.raw("GET", f"/v1/files/{file_id}/content").content
+
+
+class Models(_ModelsCalls):
+    pass
+
+
+class Projects(_ProjectsCalls):
+    def list(self, limit: int = 20, after: str | None = None, **filters: Any) -> SyncPage[Record]:
+        data = self._t.request("GET", "/projects", params=_clean({"limit": limit, "after": after, **filters}))
+        return SyncPage(
+            [Record(p) for p in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(limit=limit, after=cursor, **filters),
+            lambda p: p.raw["name"],
+        )
+
+
+class Runs(_RunsCalls):
+    def list(
+        self, project: str, limit: int = 20, after: str | None = None, status: str | None = None
+    ) -> SyncPage[Record]:
+        params = _clean({"limit": limit, "after": after, "status": status})
+        data = self._t.request("GET", f"/projects/{project}/runs", params=params)
+        return SyncPage(
+            [Record(r) for r in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(project, limit=limit, after=cursor, status=status),
+            record_id,
+        )
+
+    def stream_logs(self, run_id: str) -> Iterator[str]:
+        parser = SseParser()
+        with self._t.http.stream("GET", f"/runs/{run_id}/logs/stream", timeout=None) as response:
+            if response.is_error:
+                response.read()
+                from tuning_sdk._base import raise_for_response
+
+                raise_for_response(response)
+            for event, data in parser.feed(response.iter_lines()):
+                if event == "end":
+                    return
+                yield data["line"]
+
+
+class Datasets(_DatasetsCalls):
+    def list(self, limit: int = 20, after: str | None = None, **filters: Any) -> SyncPage[Record]:
+        data = self._t.request(
+            "GET", "/v1/datasets", params=_clean({"limit": limit, "after": after, **filters})
+        )
+        return SyncPage(
+            [Record(d) for d in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(limit=limit, after=cursor, **filters),
+            record_id,
+        )
+
+    def upload_file(
+        self, dataset_id: str, path: str | Path, on_progress: ProgressCallback | None = None
+    ) -> Record:
+        """Upload a .jsonl/.json file; `on_progress(bytes_sent, total)` as it goes."""
+        parts = _multipart(Path(path), on_progress)
+        with parts.pop("_handle"):
+            return self._t.request("PUT", f"/v1/datasets/{dataset_id}/files", cast=Record, **parts)
+
+
+class TrainConfigs(_TrainConfigsCalls):
+    def upload(self, path: str | Path) -> Record:
+        parts = _multipart(Path(path), None)
+        with parts.pop("_handle"):
+            return self._t.request("POST", "/v1/train-configs", cast=Record, **parts)
+
+    def list(self, limit: int = 20, after: str | None = None) -> SyncPage[Record]:
+        data = self._t.request("GET", "/v1/train-configs", params=_clean({"limit": limit, "after": after}))
+        return SyncPage(
+            [Record(c) for c in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(limit=limit, after=cursor),
+            record_id,
+        )
+
+    def content(self, config_id: str) -> str:
+        return self._t.raw("GET", f"/v1/train-configs/{config_id}/content").text
+
+
+# -- async resources ------------------------------------------------------------------
+
+
+class AsyncTunings(_TuningsCalls):
+    async def list(
+        self, limit: int = 20, after: str | None = None, status: str | None = None
+    ) -> AsyncPage[TuningJob]:
+        data = await self._page(limit, after, status)
+        return AsyncPage(
+            [self._job(j) for j in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(limit=limit, after=cursor, status=status),
+            record_id,
+        )
+
+    async def wait(
+        self,
+        job_id: str,
+        on_progress: Callable[[TuningJob], None] | None = None,
+        poll_interval: float = 2.0,
+        timeout: float | None = None,
+    ) -> TuningJob:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        previous: TuningJob | None = None
+        while True:
+            job = await self.get(job_id)
+            if on_progress is not None and _changed(previous, job):
+                on_progress(job)
+            previous = job
+            if job.is_terminal:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TuningError(
+                    f"job {job_id} did not finish within {timeout} s (status {job.status.value})"
+                )
+            await asyncio.sleep(poll_interval)
+
+    wait_for_completion = wait
+
+    async def stream_logs(self, job_id: str) -> AsyncIterator[str]:
+        job = await self.get(job_id)
+        async for line in self._client.runs.stream_logs(job.run_id):
+            yield line
+
+
+class AsyncFiles(_FilesCalls):
+    async def upload(self, path: str | Path, purpose: str = "fine-tune") -> Record:
+        content = Path(path).read_bytes()
+        return await self._t.request(
+            "POST",
+            "/v1/files",
+            cast=Record,
+            data={"purpose": purpose},
+            files={"file": (Path(path).name, content, "application/octet-stream")},
+        )
+
+    async def content(self, file_id: str) -> bytes:
+        return (await self._t.raw("GET", f"/v1/files/{file_id}/content")).content
+
+
+class AsyncModels(_ModelsCalls):
+    pass
+
+
+class AsyncProjects(_ProjectsCalls):
+    async def list(self, limit: int = 20, after: str | None = None, **filters: Any) -> AsyncPage[Record]:
+        data = await self._t.request(
+            "GET", "/projects", params=_clean({"limit": limit, "after": after, **filters})
+        )
+        return AsyncPage(
+            [Record(p) for p in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(limit=limit, after=cursor, **filters),
+            lambda p: p.raw["name"],
+        )
+
+
+class AsyncRuns(_RunsCalls):
+    async def list(self, project: str, limit: int = 20, after: str | None = None) -> AsyncPage[Record]:
+        data = await self._t.request(
+            "GET", f"/projects/{project}/runs", params=_clean({"limit": limit, "after": after})
+        )
+        return AsyncPage(
+            [Record(r) for r in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(project, limit=limit, after=cursor),
+            record_id,
+        )
+
+    async def stream_logs(self, run_id: str) -> AsyncIterator[str]:
+        parser = SseParser()
+        async with self._t.http.stream("GET", f"/runs/{run_id}/logs/stream", timeout=None) as response:
+            if response.is_error:
+                await response.aread()
+                from tuning_sdk._base import raise_for_response
+
+                raise_for_response(response)
+            async for line in response.aiter_lines():
+                for event, data in parser.feed([line]):
+                    if event == "end":
+                        return
+                    yield data["line"]
+
+
+class AsyncDatasets(_DatasetsCalls):
+    async def list(self, limit: int = 20, after: str | None = None) -> AsyncPage[Record]:
+        data = await self._t.request("GET", "/v1/datasets", params=_clean({"limit": limit, "after": after}))
+        return AsyncPage(
+            [Record(d) for d in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(limit=limit, after=cursor),
+            record_id,
+        )
+
+    async def upload_file(self, dataset_id: str, path: str | Path) -> Record:
+        content = Path(path).read_bytes()
+        return await self._t.request(
+            "PUT",
+            f"/v1/datasets/{dataset_id}/files",
+            cast=Record,
+            files={"file": (Path(path).name, content, "application/octet-stream")},
+        )
+
+
+class AsyncTrainConfigs(_TrainConfigsCalls):
+    async def list(self, limit: int = 20, after: str | None = None) -> AsyncPage[Record]:
+        data = await self._t.request(
+            "GET", "/v1/train-configs", params=_clean({"limit": limit, "after": after})
+        )
+        return AsyncPage(
+            [Record(c) for c in data["data"]],
+            data["has_more"],
+            lambda cursor: self.list(limit=limit, after=cursor),
+            record_id,
+        )
