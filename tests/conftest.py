@@ -49,6 +49,27 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'tuning.db'}"
 
 
+def _trainer_available() -> bool:
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not _trainer_available():
+        if os.environ.get("CI"):
+            pytest.fail("the trainer's packages are missing: pip install -r requirements-trainer.txt")
+        pytest.skip("the trainer's packages are not installed (requirements-trainer.txt)")
+    from tests.support.tiny_model import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for tests that must run on PostgreSQL."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,27 +16,6 @@ from tests.conftest import ALICE_KEY, bearer
 ALICE = bearer(ALICE_KEY)
 TINY = "tiny/llama-2layer"
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def _trainer_available() -> bool:
-    try:
-        import peft  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not _trainer_available():
-        if os.environ.get("CI"):
-            pytest.fail("the trainer's packages are missing: pip install -r requirements-trainer.txt")
-        pytest.skip("the trainer's packages are not installed (requirements-trainer.txt)")
-    from tests.support.tiny_model import build_tiny_llama
-
-    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
 
 
 @pytest.fixture
