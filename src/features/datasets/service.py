@@ -35,6 +35,7 @@ from src.models.datasets import (
 from src.models.errors import Invalid, NotFound, TooLarge
 from src.models.runs import ACTIVE_STATUSES
 from src.storage import Store
+from src.storage.paging import keyset_page
 from src.storage.tables import Dataset, DatasetFile, Run, TrainConfig
 from src.utils.ids import new_uuid7
 from src.utils.multipart import MultipartError, PayloadTooLarge, receive_file
@@ -92,7 +93,7 @@ def list_page(
     name: str | None = None,
 ) -> tuple[list[Dataset], bool]:
     """Newest first, by keyset on the time-ordered id; returns (datasets, has_more)."""
-    stmt = select(Dataset).order_by(Dataset.id.desc()).limit(limit + 1)
+    stmt = select(Dataset)
     if principal.owner_scope is not None:
         stmt = stmt.where(Dataset.owner == principal.owner_scope)
     if status is not None:
@@ -104,9 +105,7 @@ def list_page(
             get(session, dataset_id=after, principal=principal)
         except NotFound as exc:
             raise NotFound(f"cursor dataset {after!r} not found", param="after") from exc
-        stmt = stmt.where(Dataset.id < after)
-    rows = list(session.scalars(stmt))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, key=Dataset.id, limit=limit, after=after)
 
 
 def update(session: Session, *, dataset: Dataset, data: DatasetUpdate, principal: Principal) -> Dataset:

@@ -10,6 +10,7 @@ from src.features.auth.service import Principal
 from src.models.errors import Conflict, Forbidden, Invalid, NotFound
 from src.models.projects import ProjectCreate, ProjectDetail, ProjectStatus, ProjectUpdate, RunCounts
 from src.models.runs import RunStatus
+from src.storage.paging import keyset_page
 from src.storage.tables import Project, ProjectTag, Run
 
 
@@ -62,7 +63,7 @@ def list_page(
     """One page, newest first, by keyset on the primary key; returns (projects, has_more)."""
     # With a tag, walk the (tag, project_id) index backwards instead of the whole table.
     order_key = ProjectTag.project_id if tag is not None else Project.id
-    stmt = select(Project).order_by(order_key.desc()).limit(limit + 1)
+    stmt = select(Project)
     if tag is not None:
         stmt = stmt.join(ProjectTag, ProjectTag.project_id == Project.id).where(ProjectTag.tag == tag)
     if principal.owner_scope is not None:
@@ -71,14 +72,13 @@ def list_page(
         stmt = stmt.where(Project.owner == owner)
     if status is not None:
         stmt = stmt.where(Project.status == status.value)
+    cursor_id = None
     if after is not None:
         try:
-            cursor = get(session, name=after, principal=principal)
+            cursor_id = get(session, name=after, principal=principal).id
         except NotFound as exc:
             raise NotFound(f"cursor project {after!r} not found", param="after") from exc
-        stmt = stmt.where(order_key < cursor.id)
-    rows = list(session.scalars(stmt))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, key=order_key, limit=limit, after=cursor_id)
 
 
 def update(session: Session, *, project: Project, data: ProjectUpdate) -> Project:

@@ -293,57 +293,14 @@ class RunEngine:
             run = session.get(Run, run_id)
             cancel_requested = bool(run and run.cancel_requested)
             tail = _tail(session, run_id, ERROR_TAIL_LINES)
-        launch_problem = next((line for line in tail if line.startswith(LAUNCH_ERROR_MARKER)), None)
-        if exit_code == 0:
-            self._finish(run_id, status=RunStatus.succeeded, exit_code=0)
-        elif launch_problem is not None:
-            self._finish(
-                run_id,
-                status=RunStatus.failed,
-                cause=FailureCause.launch_error,
-                exit_code=exit_code,
-                message=launch_problem.removeprefix(LAUNCH_ERROR_MARKER).strip(),
-            )
-        elif cancel_requested:
-            self._finish(
-                run_id,
-                status=RunStatus.cancelled,
-                cause=FailureCause.cancelled_by_user,
-                message="cancelled by the user",
-                exit_code=exit_code,
-            )
-        elif watch.stalled:
-            self._finish(
-                run_id,
-                status=RunStatus.failed,
-                cause=FailureCause.stalled,
-                exit_code=exit_code,
-                message=f"no output for {self.settings.stall_timeout:.0f} s; the run was stopped",
-            )
-        elif looks_like_oom(tail):
-            self._finish(
-                run_id,
-                status=RunStatus.failed,
-                cause=FailureCause.oom,
-                exit_code=exit_code,
-                message=f"out of memory (exit code {exit_code})",
-            )
-        elif looks_like_data_error(tail):
-            self._finish(
-                run_id,
-                status=RunStatus.failed,
-                cause=FailureCause.data_error,
-                exit_code=exit_code,
-                message=f"the training data could not be used (exit code {exit_code})",
-            )
-        else:
-            self._finish(
-                run_id,
-                status=RunStatus.failed,
-                cause=FailureCause.exit_code,
-                exit_code=exit_code,
-                message=f"the training command exited with code {exit_code}",
-            )
+        status, cause, message = classify_exit(
+            exit_code,
+            tail=tail,
+            cancel_requested=cancel_requested,
+            stalled=watch.stalled,
+            stall_timeout=self.settings.stall_timeout,
+        )
+        self._finish(run_id, status=status, cause=cause, message=message, exit_code=exit_code)
 
     def _finish(
         self,
@@ -434,6 +391,38 @@ class RunEngine:
                 candidates.append(host_output / "trainer_log.jsonl")
         candidates.append(Path(run.workspace or "") / "trainer_log.jsonl")
         return next((c for c in candidates if c.exists()), None)
+
+
+def classify_exit(
+    exit_code: int, *, tail: list[str], cancel_requested: bool, stalled: bool, stall_timeout: float
+) -> tuple[RunStatus, FailureCause | None, str | None]:
+    """The final status, cause and message of a run that wrote `exit_code`."""
+    launch_problem = next((line for line in tail if line.startswith(LAUNCH_ERROR_MARKER)), None)
+    if exit_code == 0:
+        return RunStatus.succeeded, None, None
+    if launch_problem is not None:
+        return (
+            RunStatus.failed,
+            FailureCause.launch_error,
+            launch_problem.removeprefix(LAUNCH_ERROR_MARKER).strip(),
+        )
+    if cancel_requested:
+        return RunStatus.cancelled, FailureCause.cancelled_by_user, "cancelled by the user"
+    if stalled:
+        return (
+            RunStatus.failed,
+            FailureCause.stalled,
+            f"no output for {stall_timeout:.0f} s; the run was stopped",
+        )
+    if looks_like_oom(tail):
+        return RunStatus.failed, FailureCause.oom, f"out of memory (exit code {exit_code})"
+    if looks_like_data_error(tail):
+        return (
+            RunStatus.failed,
+            FailureCause.data_error,
+            f"the training data could not be used (exit code {exit_code})",
+        )
+    return RunStatus.failed, FailureCause.exit_code, f"the training command exited with code {exit_code}"
 
 
 def _set_reason(run: Run, reason: str) -> None:

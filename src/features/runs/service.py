@@ -30,6 +30,7 @@ from src.models.runs import (
     RunRead,
     RunStatus,
 )
+from src.storage.paging import keyset_page
 from src.storage.tables import Dataset, Project, Run, RunArtifact, RunLog, RunMetric, TrainConfig
 from src.storage.types import utcnow
 from src.utils.ids import new_uuid7
@@ -280,15 +281,15 @@ def list_page(
     status: RunStatus | None = None,
 ) -> tuple[list[Run], bool]:
     """A project's runs, newest first, by keyset on the time-ordered id."""
-    stmt = select(Run).where(Run.project_id == project.id).order_by(Run.id.desc()).limit(limit + 1)
+    stmt = select(Run).where(Run.project_id == project.id)
     if status is not None:
         stmt = stmt.where(Run.status == status.value)
-    if after is not None:
-        if session.scalar(select(Run.id).where(Run.id == after, Run.project_id == project.id)) is None:
-            raise NotFound(f"cursor run {after!r} not found", param="after")
-        stmt = stmt.where(Run.id < after)
-    rows = list(session.scalars(stmt))
-    return rows[:limit], len(rows) > limit
+    if (
+        after is not None
+        and session.scalar(select(Run.id).where(Run.id == after, Run.project_id == project.id)) is None
+    ):
+        raise NotFound(f"cursor run {after!r} not found", param="after")
+    return keyset_page(session, stmt, key=Run.id, limit=limit, after=after)
 
 
 def queue_position(session: Session, *, run: Run) -> int | None:

@@ -13,6 +13,7 @@ from src.features.auth.service import Principal
 from src.features.train_configs.yaml_checks import YamlRejected, load_training_yaml, summarize, warnings_for
 from src.models.errors import Invalid, NotFound, TooLarge
 from src.models.train_configs import SlotMetadata, TrainConfigRead
+from src.storage.paging import keyset_page
 from src.storage.tables import TrainConfig
 from src.utils.files import write_file_atomic
 from src.utils.ids import new_uuid7
@@ -128,7 +129,7 @@ def list_page(
     session: Session, *, principal: Principal, limit: int, after: str | None = None
 ) -> tuple[list[TrainConfig], bool]:
     """Newest first, by keyset on the time-ordered id."""
-    stmt = select(TrainConfig).order_by(TrainConfig.id.desc()).limit(limit + 1)
+    stmt = select(TrainConfig)
     if principal.owner_scope is not None:
         stmt = stmt.where(TrainConfig.owner == principal.owner_scope)
     if after is not None:
@@ -136,9 +137,7 @@ def list_page(
             get(session, config_id=after, principal=principal)
         except NotFound as exc:
             raise NotFound(f"cursor config {after!r} not found", param="after") from exc
-        stmt = stmt.where(TrainConfig.id < after)
-    rows = list(session.scalars(stmt))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, key=TrainConfig.id, limit=limit, after=after)
 
 
 def delete(session: Session, *, config: TrainConfig, files: ConfigFiles) -> None:
