@@ -83,7 +83,7 @@ def test_other_resources(start_live_server, training_file: Path, tmp_path: Path)
         assert client.train_configs.get(other.id).name == "other.yaml"
 
         project = client.projects.create("sdk-project", dataset_name=dataset.id, training_yaml_name=config.id)
-        assert project.owner == "dev"
+        assert project.owner == "dev" and client.projects.get("sdk-project").dataset_name == dataset.id
         assert client.projects.update("sdk-project", description="d").description == "d"
         assert "sdk-project" in [p.name for p in client.projects.list()]
         run = client.runs.create("sdk-project")
@@ -101,6 +101,9 @@ def test_other_resources(start_live_server, training_file: Path, tmp_path: Path)
             client.runs.cancel(run.id)
         assert client.train_configs.delete(other.id).detail
         assert client.projects.delete("sdk-project").detail == "project 'sdk-project' deleted"
+        assert client.datasets.delete(dataset.id).detail
+        with pytest.raises(NotFoundError):
+            client.datasets.get(dataset.id)
 
 
 def test_paging_through_45_jobs(start_live_server, training_file: Path) -> None:

@@ -86,6 +86,25 @@ def _connection_error(exc: httpx.HTTPError) -> APIConnectionError:
     return APIConnectionError(f"cannot reach the server: {exc}")
 
 
+def _sdk_error(exc: Exception) -> Exception:
+    return _connection_error(exc) if isinstance(exc, httpx.HTTPError) else exc
+
+
+def _retry_delay(error: Exception, attempt: int, max_retries: int) -> float | None:
+    """Seconds to wait before the next attempt, or None when the error is final."""
+    if attempt >= max_retries or not _should_retry(error):
+        return None
+    return backoff_seconds(attempt, getattr(error, "retry_after", None))
+
+
+def _headers(kwargs: dict[str, Any], idempotent: bool) -> dict[str, str]:
+    """The call's headers; a create gets one Idempotency-Key that every retry repeats."""
+    headers = dict(kwargs.pop("headers", {}) or {})
+    if idempotent:
+        headers.setdefault("Idempotency-Key", f"sdk-{uuid.uuid4()}")
+    return headers
+
+
 class SyncTransport:
     def __init__(self, settings: _Settings, http_client: httpx.Client | None = None) -> None:
         self.settings = settings
@@ -103,23 +122,21 @@ class SyncTransport:
         **kwargs: Any,
     ) -> T:
         """Send; retry connection errors, timeouts, 408, 429 and 5xx; a create keeps one Idempotency-Key."""
-        headers = dict(kwargs.pop("headers", {}) or {})
-        if idempotent:
-            headers.setdefault("Idempotency-Key", f"sdk-{uuid.uuid4()}")
+        headers = _headers(kwargs, idempotent)
         attempt = 0
         while True:
             try:
                 response = self.http.request(method, path, headers=headers, **kwargs)
                 raise_for_response(response)
                 return cast(response.json() if response.content else None)
-            except httpx.HTTPError as exc:
-                error: Exception = _connection_error(exc)
-                retry_after = None
-            except APIError as exc:
-                error, retry_after = exc, getattr(exc, "retry_after", None)
-            if attempt >= self.settings.max_retries or not _should_retry(error):
-                raise error
-            time.sleep(backoff_seconds(attempt, retry_after))
+            except (httpx.HTTPError, APIError) as exc:
+                error = _sdk_error(exc)
+                delay = _retry_delay(error, attempt, self.settings.max_retries)
+                if delay is None:
+                    if error is exc:
+                        raise
+                    raise error from exc
+            time.sleep(delay)
             attempt += 1
 
     def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -150,23 +167,21 @@ class AsyncTransport:
         idempotent: bool = False,
         **kwargs: Any,
     ) -> T:
-        headers = dict(kwargs.pop("headers", {}) or {})
-        if idempotent:
-            headers.setdefault("Idempotency-Key", f"sdk-{uuid.uuid4()}")
+        headers = _headers(kwargs, idempotent)
         attempt = 0
         while True:
             try:
                 response = await self.http.request(method, path, headers=headers, **kwargs)
                 raise_for_response(response)
                 return cast(response.json() if response.content else None)
-            except httpx.HTTPError as exc:
-                error: Exception = _connection_error(exc)
-                retry_after = None
-            except APIError as exc:
-                error, retry_after = exc, getattr(exc, "retry_after", None)
-            if attempt >= self.settings.max_retries or not _should_retry(error):
-                raise error
-            await asyncio.sleep(backoff_seconds(attempt, retry_after))
+            except (httpx.HTTPError, APIError) as exc:
+                error = _sdk_error(exc)
+                delay = _retry_delay(error, attempt, self.settings.max_retries)
+                if delay is None:
+                    if error is exc:
+                        raise
+                    raise error from exc
+            await asyncio.sleep(delay)
             attempt += 1
 
     async def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
