@@ -199,6 +199,43 @@ class RateLimitSettings(BaseSettings):
         return json.loads(value) if isinstance(value, str) and value.strip() else (value or {})
 
 
+class DeploymentSettings(BaseSettings):
+    """Model servers: the command, the port range, health checks."""
+
+    model_config = _section_config()
+
+    deploy_command: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "vllm",
+            "serve",
+            "{model}",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+            "--served-model-name",
+            "{served_model_name}",
+        ],
+        description="argv template: {model} {host} {port} {served_model_name}",
+    )
+    deploy_ports: str = Field(default="20000-20999", pattern=r"^\d+-\d+$")
+    deploy_host: str = "127.0.0.1"
+    deploy_health_interval: float = Field(default=2.0, gt=0)
+    deploy_unhealthy_after: int = Field(default=3, ge=1, description="failed polls before `unhealthy`")
+    deploy_stop_grace: float = Field(default=10.0, ge=0)
+    deploy_start_timeout: float = Field(default=900.0, gt=0)
+
+    @field_validator("deploy_command", mode="before")
+    @classmethod
+    def _parse_command(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @property
+    def port_range(self) -> range:
+        low, high = (int(part) for part in self.deploy_ports.split("-"))
+        return range(low, high + 1)
+
+
 class AuthSettings(BaseSettings):
     model_config = _section_config()
 
@@ -230,6 +267,7 @@ class Settings(BaseModel):
     models: ModelSettings = Field(default_factory=ModelSettings)
     tuning: TuningSettings = Field(default_factory=TuningSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    deployments: DeploymentSettings = Field(default_factory=DeploymentSettings)
 
     @property
     def pool_size(self) -> int:

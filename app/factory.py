@@ -26,6 +26,8 @@ from app.ratelimit import RateLimiter
 from src.features.auth import service as auth_service
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
+from src.features.deployments.manager import DeploymentManager
+from src.features.deployments.service import DeploySetup
 from src.features.gpus import service as gpus_service
 from src.features.models.service import ModelSources
 from src.features.runs.engine import EngineSettings, RunEngine
@@ -107,6 +109,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         key_prefix=settings.rate_limits.rate_limit_prefix,
     )
     await anyio.to_thread.run_sync(_recover_datasets, app)
+    app.state.deploy_setup = deploy_setup(settings, app)
+    app.state.deployment_manager = None
+    if settings.training.scheduler:
+        deployments = settings.deployments
+        app.state.deployment_manager = DeploymentManager(
+            store,
+            interval=deployments.deploy_health_interval,
+            unhealthy_after=deployments.deploy_unhealthy_after,
+            start_timeout=deployments.deploy_start_timeout,
+        )
+        await anyio.to_thread.run_sync(app.state.deployment_manager.start)
     app.state.run_engine = None
     if settings.training.scheduler:
         app.state.run_engine = build_engine(store, settings, layout=app.state.training_layout)
@@ -121,6 +134,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.info("tuning service stopping")
         if app.state.run_engine is not None:
             await anyio.to_thread.run_sync(app.state.run_engine.stop)
+        if app.state.deployment_manager is not None:
+            await anyio.to_thread.run_sync(app.state.deployment_manager.stop)
         await anyio.to_thread.run_sync(app.state.background.shutdown)
         store.dispose()
 
@@ -138,6 +153,19 @@ def training_layout(settings: Settings) -> TrainingLayout:
         default_executor=training.executor,
         gpu_ids=gpu_ids,
         default_gpus=default_gpus,
+    )
+
+
+def deploy_setup(settings: Settings, app: FastAPI) -> DeploySetup:
+    deployments = settings.deployments
+    return DeploySetup(
+        command=deployments.deploy_command,
+        ports=deployments.port_range,
+        host=deployments.deploy_host,
+        logs_dir=settings.store.data_dir / "deploy_logs",
+        models=app.state.tuning_setup.models,
+        layout=app.state.training_layout,
+        gpu_ids=app.state.training_layout.gpu_ids,
     )
 
 

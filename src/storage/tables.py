@@ -313,3 +313,44 @@ class TuningJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     run: Mapped[Run] = relationship(lazy="joined")
+
+
+class Deployment(Base):
+    """A model-server process the service starts, watches and stops."""
+
+    __tablename__ = "deployment"
+    __table_args__ = (Index("ix_deployment_owner_id", "owner", "id"), Index("ix_deployment_status", "status"))
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    model_path: Mapped[str] = mapped_column(String(1024))
+    model_version: Mapped[str | None] = mapped_column(String(128))
+    served_model_name: Mapped[str] = mapped_column(String(255))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra_args: Mapped[list[str]] = mapped_column(JSON, default=list)
+    gpu_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    port: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="starting")
+    health_ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_polls: Mapped[int] = mapped_column(Integer, default=0)
+    command: Mapped[list[str]] = mapped_column(JSON, default=list)
+    log_file: Mapped[str] = mapped_column(String(1024))
+    health_path: Mapped[str] = mapped_column(String(255), default="/health")
+    base_url: Mapped[str] = mapped_column(String(255))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PortLease(Base):
+    """A port held by a deployment; the primary key makes it exclusive."""
+
+    __tablename__ = "port_lease"
+
+    port: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(16), index=True)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

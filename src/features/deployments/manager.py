@@ -1,0 +1,184 @@
+"""The deployment manager: starts model servers, probes their health, notices crashes, adopts survivors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import threading
+from collections.abc import Callable
+
+import httpx
+from sqlalchemy import select
+
+from src.features.deployments import service
+from src.models.deployments import DeploymentStatus
+from src.storage import Store
+from src.storage.tables import Deployment
+from src.storage.types import utcnow
+
+logger = logging.getLogger(__name__)
+WATCHED = [DeploymentStatus.starting.value, DeploymentStatus.running.value, DeploymentStatus.unhealthy.value]
+
+
+def probe(deployment: Deployment, *, timeout: float = 5.0) -> str | None:
+    """None when the server can serve: health 200, its model listed, a one-token completion works.
+
+    vLLM's /health keeps answering 200 after its engine dies, so the completion is part of the probe.
+    """
+    try:
+        with httpx.Client(base_url=deployment.base_url, timeout=timeout) as client:
+            if client.get(deployment.health_path).status_code != 200:
+                return f"{deployment.health_path} did not answer 200"
+            models = client.get("/v1/models").json().get("data", [])
+            if deployment.served_model_name not in [m.get("id") for m in models]:
+                return f"/v1/models does not list {deployment.served_model_name}"
+            answer = client.post(
+                "/v1/completions",
+                json={"model": deployment.served_model_name, "prompt": "Hi", "max_tokens": 1},
+            )
+            if answer.status_code != 200:
+                return f"a one-token completion answered {answer.status_code}"
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"not reachable: {exc.__class__.__name__}"
+    return None
+
+
+class DeploymentManager:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float,
+        unhealthy_after: int,
+        start_timeout: float,
+        prober: Callable[[Deployment], str | None] = probe,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.unhealthy_after = unhealthy_after
+        self.start_timeout = start_timeout
+        self.prober = prober
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        self.adopt()
+        self._thread = threading.Thread(target=self._loop, name="deployments", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop watching; model servers keep running for the next start to re-adopt."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("deployment pass failed")
+            self._stop.wait(self.interval)
+
+    def adopt(self) -> None:
+        """On start: keep live servers whose pid and command line match; the rest are stopped and released."""
+        with self.store.session_scope() as session:
+            for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(WATCHED))):
+                if deployment.pid is None or service.is_alive(deployment.pid, command=deployment.command):
+                    logger.info("deployment %s re-adopted (pid %s)", deployment.id, deployment.pid)
+                    continue
+                service.mark_ended(
+                    session,
+                    deployment=deployment,
+                    status=DeploymentStatus.stopped,
+                    error="the server was gone when the service started",
+                )
+            stale = session.scalars(
+                select(Deployment).where(Deployment.status == DeploymentStatus.stopping.value)
+            )
+            for deployment in stale:
+                service.stop_process(deployment.pid, command=deployment.command, grace=0)
+                service.mark_ended(session, deployment=deployment, status=DeploymentStatus.stopped)
+
+    def tick(self) -> None:
+        with self.store.session_scope(read_only=True) as session:
+            ids = list(session.scalars(select(Deployment.id).where(Deployment.status.in_(WATCHED))))
+        for deployment_id in ids:
+            with self.lock:
+                self._watch(deployment_id)
+
+    def _watch(self, deployment_id: str) -> None:
+        with self.store.session_scope() as session:
+            deployment = session.get(Deployment, deployment_id)
+            if deployment is None or deployment.status not in WATCHED:
+                return
+            if deployment.pid is None:
+                process = service.launch(deployment)
+                self._processes[deployment.id] = process
+                deployment.pid = process.pid
+                deployment.started_at = utcnow()
+                logger.info(
+                    "deployment %s started: pid %s on port %s", deployment.id, process.pid, deployment.port
+                )
+                return
+            process = self._processes.get(deployment.id)
+            exit_code = process.poll() if process is not None else None
+            if exit_code is not None or not service.is_alive(deployment.pid, command=deployment.command):
+                self._processes.pop(deployment.id, None)
+                tail = " | ".join(service.log_tail(deployment, lines=5))
+                service.mark_ended(
+                    session,
+                    deployment=deployment,
+                    status=DeploymentStatus.failed,
+                    exit_code=exit_code,
+                    error=f"the server exited (code {exit_code}): {tail}",
+                )
+                return
+        problem = self.prober(deployment)
+        with self.store.session_scope() as session:
+            deployment = session.get(Deployment, deployment_id)
+            if deployment is None or deployment.status not in WATCHED:
+                return
+            if problem is None:
+                deployment.status = DeploymentStatus.running.value
+                deployment.health_ok = True
+                deployment.failed_polls = 0
+                deployment.error = None
+                return
+            deployment.health_ok = False
+            deployment.failed_polls += 1
+            starting = deployment.status == DeploymentStatus.starting.value
+            waited = (utcnow() - (deployment.started_at or utcnow())).total_seconds()
+            if starting and waited > self.start_timeout:
+                service.stop_process(deployment.pid, command=deployment.command, grace=0)
+                service.mark_ended(
+                    session,
+                    deployment=deployment,
+                    status=DeploymentStatus.failed,
+                    error=f"not serving after {self.start_timeout:.0f} s: {problem}",
+                )
+            elif not starting and deployment.failed_polls >= self.unhealthy_after:
+                deployment.status = DeploymentStatus.unhealthy.value
+                deployment.error = problem
+
+    def stop_deployment(self, deployment_id: str, *, grace: float) -> None:
+        """TERM (then KILL after `grace`, or KILL at once) and release GPUs and port."""
+        with self.lock:
+            with self.store.session_scope() as session:
+                deployment = session.get(Deployment, deployment_id)
+                if deployment is None or not service.is_active(deployment):
+                    return
+                deployment.status = DeploymentStatus.stopping.value
+                pid, command = deployment.pid, deployment.command
+            service.stop_process(pid, command=command, grace=grace)
+            process = self._processes.pop(deployment_id, None)
+            if process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)  # reap it, so no zombie is left behind
+            with self.store.session_scope() as session:
+                deployment = session.get(Deployment, deployment_id)
+                if deployment is not None:
+                    service.mark_ended(session, deployment=deployment, status=DeploymentStatus.stopped)

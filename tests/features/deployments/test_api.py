@@ -1,0 +1,184 @@
+"""Deployments end to end with the stand-in model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from src.features.gpus import service as gpus_service
+from tests.conftest import BOB_KEY, bearer
+from tests.features.deployments.conftest import ALICE, wait_for
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def deploy(client: TestClient, **body: object) -> dict:
+    response = client.post("/deployments", json={"model_path": "qwen2.5", **body}, headers=ALICE)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_deploy_serve_proxy_and_stop(deploy_client) -> None:
+    client = deploy_client()
+    info = deploy(
+        client,
+        model_version="v1",
+        tags=["demo"],
+        served_model_name="qwen-demo",
+        extra_args="--max-model-len 2048",
+    )
+    assert info["status"] == "starting" and info["gpu_ids"] == ["0"] and info["gpu_id"] == "0"
+    assert f"--port {info['port']}" in info["vllm_cmd"] and info["vllm_cmd"].endswith("--max-model-len 2048")
+    assert info["log_file"] == f"deploy_logs/{info['deployment_id']}.log"
+    running = wait_for(client, info["deployment_id"], {"running"})
+    assert running["health_ok"] is True and process_alive(running["pid"])
+
+    logs = client.get(f"/deployments/{info['deployment_id']}/logs?tail=50", headers=ALICE).json()["lines"]
+    assert "CUDA_VISIBLE_DEVICES=0" in logs and any("--max-model-len" in line for line in logs)
+    gpus = client.get("/v1/gpus", headers=ALICE).json()["data"]
+    assert gpus[0]["holder"] == {"type": "deployment", "id": info["deployment_id"]}
+
+    answer = client.post(
+        f"/deployments/{info['deployment_id']}/v1/completions",
+        json={"model": "qwen-demo", "prompt": "Hi", "max_tokens": 4},
+        headers=ALICE,
+    )
+    assert answer.json()["choices"][0]["text"] == "hello from the stand-in"
+    chunks = []
+    with client.stream(
+        "POST",
+        f"/deployments/{info['deployment_id']}/v1/completions",
+        json={"model": "qwen-demo", "prompt": "Hi", "stream": True},
+        headers=ALICE,
+    ) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                chunks.append(json.loads(line[6:])["choices"][0]["text"])
+    assert chunks == ["hello", " from", " the", " stand-in"]
+    assert [
+        d["deployment_id"] for d in client.get("/deployments?tag=demo", headers=ALICE).json()["data"]
+    ] == [info["deployment_id"]]
+
+    removed = client.delete(f"/deployments/{info['deployment_id']}", headers=ALICE)
+    assert removed.json() == {"detail": "deployment removed", "deployment_id": info["deployment_id"]}
+    stopped = client.get(f"/deployments/{info['deployment_id']}", headers=ALICE).json()
+    assert stopped["status"] == "stopped" and not process_alive(running["pid"])
+    assert all(g["holder"] is None for g in client.get("/v1/gpus", headers=ALICE).json()["data"])
+    again = deploy(client)
+    assert again["port"] == info["port"]  # the port went back to the pool
+    client.delete(f"/deployments/{again['deployment_id']}?force=true", headers=ALICE)
+
+
+def test_force_stop_kills_at_once(deploy_client) -> None:
+    client = deploy_client(deploy_stop_grace=30.0)
+    info = wait_for(client, deploy(client)["deployment_id"], {"running"})
+    started = time.monotonic()
+    client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
+    assert time.monotonic() - started < 10
+    assert not process_alive(info["pid"])
+
+
+def test_gpu_taken_by_a_run_is_409_naming_the_holder(deploy_client) -> None:
+    client = deploy_client()
+    store = client.app.state.store
+    with store.session_scope() as session:
+        gpus_service.acquire(session, gpu_ids=["0"], holder_type="run", holder_id="run-busy")
+    response = client.post(
+        "/deployments", json={"model_path": "qwen2.5", "preferred_gpu": "0"}, headers=ALICE
+    )
+    assert response.status_code == 409
+    assert "0: run run-busy" in response.json()["error"]["message"]
+    other = deploy(client)
+    assert other["gpu_ids"] == ["1"]
+    none_left = client.post("/deployments", json={"model_path": "qwen2.5"}, headers=ALICE)
+    assert none_left.status_code == 409 and none_left.json()["error"]["type"] == "conflict_error"
+    client.delete(f"/deployments/{other['deployment_id']}?force=true", headers=ALICE)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "--port 1",
+        "; rm -rf /",
+        "$(id)",
+        "--host=0.0.0.0",
+        "--served-model-name x",
+        "--tensor-parallel-size 8",
+        "a | b",
+        "`id`",
+    ],
+)
+def test_extra_args_cannot_inject_or_override_placement(deploy_client, extra: str) -> None:
+    client = deploy_client()
+    response = client.post(
+        "/deployments", json={"model_path": "qwen2.5", "extra_args": extra, "gpu_count": 0}, headers=ALICE
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "extra_args"
+    assert client.get("/deployments", headers=ALICE).json()["data"] == []
+
+
+def test_model_path_must_stay_under_the_roots(deploy_client, tmp_path: Path) -> None:
+    client = deploy_client()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "config.json").write_text("{}")
+    for path in ("../elsewhere", str(outside), "missing", "/etc"):
+        response = client.post("/deployments", json={"model_path": path}, headers=ALICE)
+        assert response.status_code == 400 and response.json()["error"]["param"] == "model_path", path
+
+
+def test_crash_is_failed_with_resources_released(deploy_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_CRASH_AFTER", "1.0")
+    client = deploy_client()
+    info = deploy(client)
+    failed = wait_for(client, info["deployment_id"], {"failed"}, timeout=10)
+    assert "exited (code 3)" in failed["error"] and "engine died" in failed["error"]
+    assert all(g["holder"] is None for g in client.get("/v1/gpus", headers=ALICE).json()["data"])
+    monkeypatch.delenv("FAKE_CRASH_AFTER")
+    assert deploy(client)["port"] == info["port"]
+
+
+def test_failing_health_is_unhealthy_never_running(deploy_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_FAIL_HEALTH", "1")
+    client = deploy_client()
+    info = deploy(client, gpu_count=0)
+    time.sleep(1.5)
+    assert client.get(f"/deployments/{info['deployment_id']}", headers=ALICE).json()["status"] == "starting"
+    client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
+
+
+def test_twenty_parallel_deployments_never_share_a_port(deploy_client) -> None:
+    client = deploy_client()
+
+    def create(_: int) -> dict:
+        return client.post("/deployments", json={"model_path": "tiny", "gpu_count": 0}, headers=ALICE).json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        infos = list(pool.map(create, range(20)))
+    ports = [info["port"] for info in infos]
+    assert len(set(ports)) == 20
+    for info in infos:
+        client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
+
+
+def test_other_owners_see_404(deploy_client) -> None:
+    client = deploy_client()
+    info = deploy(client, gpu_count=0)
+    bob = bearer(BOB_KEY)
+    assert client.get(f"/deployments/{info['deployment_id']}", headers=bob).status_code == 404
+    assert client.delete(f"/deployments/{info['deployment_id']}", headers=bob).status_code == 404
+    assert client.get("/deployments", headers=bob).json()["data"] == []
+    client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
+    assert os.environ.get("FAKE_CRASH_AFTER") is None
