@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select
 
+from src.features.runs.service import new_run_id
 from src.storage import Store
 from src.storage.tables import Project, Run
 
@@ -16,7 +15,7 @@ def add_run(store: Store, *, project: str, status: str, dataset_id: str | None =
         found = session.scalar(select(Project).where(Project.name == project))
         assert found is not None, project
         run = Run(
-            id=f"run-{uuid.uuid4().hex[:12]}",
+            id=new_run_id(),
             project_id=found.id,
             owner=found.owner,
             status=status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shlex
@@ -72,6 +73,23 @@ def check_extra_args(extra_args: str | None, *, template: list[str]) -> list[str
     return tokens
 
 
+def _model_and_adapter(
+    session: Session, *, principal: Principal, data: DeploymentCreate, setup: DeploySetup
+) -> tuple[Path, Path | None]:
+    """The weights to serve, and a LoRA adapter to put on them when a run produced one."""
+    path = _model_path(session, principal=principal, data=data, setup=setup)
+    adapter = path / "adapter_config.json"
+    if (path / "config.json").is_file() or not adapter.is_file():
+        return path, None
+    try:
+        base = Path(json.loads(adapter.read_text())["base_model_name_or_path"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Invalid(f"{path} holds a LoRA adapter without a usable base model", param="run_id") from exc
+    if not (base / "config.json").is_file():
+        raise Invalid(f"the adapter's base model {base} is not on this host", param="run_id")
+    return base.resolve(), path
+
+
 def _model_path(
     session: Session, *, principal: Principal, data: DeploymentCreate, setup: DeploySetup
 ) -> Path:
@@ -84,6 +102,8 @@ def _model_path(
         host_output = setup.layout.host_path_of(run.executor, run.output_dir)
         if host_output is None or not host_output.is_dir():
             raise Invalid(f"run {run.id} left no output directory on this host", param="run_id")
+        if not any((host_output / name).is_file() for name in ("config.json", "adapter_config.json")):
+            raise Invalid(f"run {run.id}'s output holds neither weights nor a LoRA adapter", param="run_id")
         return host_output
     if not data.model_path:
         raise Invalid("give model_path or run_id", param="model_path")
@@ -158,7 +178,7 @@ def create(
 ) -> Deployment:
     """Place the deployment and record it as `starting`; the manager starts the process."""
     extra = check_extra_args(data.extra_args, template=setup.command)
-    model_path = _model_path(session, principal=principal, data=data, setup=setup)
+    model_path, adapter = _model_and_adapter(session, principal=principal, data=data, setup=setup)
     gpu_ids = _place_gpus(session, data=data, setup=setup)
     deployment_id = new_deployment_id()
     try:
@@ -169,11 +189,15 @@ def create(
             "the GPUs were taken a moment ago; try again", param="gpu_count", code="gpus_taken"
         ) from exc
     port = _lease_port(session, deployment_id=deployment_id, setup=setup)
-    name = data.served_model_name or data.model_version or model_path.name
+    name = data.served_model_name or data.model_version or (adapter or model_path).name
+    # with an adapter, the base model is served as `<name>-base` and the adapter as `name`
+    served = f"{name}-base" if adapter else name
     argv = fill_placeholders(
         setup.command,
-        {"model": str(model_path), "host": setup.host, "port": str(port), "served_model_name": name},
+        {"model": str(model_path), "host": setup.host, "port": str(port), "served_model_name": served},
     )
+    if adapter is not None:
+        argv += ["--enable-lora", "--lora-modules", f"{name}={adapter}"]
     if len(gpu_ids) > 1:
         argv += ["--tensor-parallel-size", str(len(gpu_ids))]
     deployment = Deployment(

@@ -25,7 +25,10 @@ def process_alive(pid: int) -> bool:
 
 
 def deploy(client: TestClient, **body: object) -> dict:
-    response = client.post("/deployments", json={"model_path": "qwen2.5", **body}, headers=ALICE)
+    payload = {"model_path": "qwen2.5", **body}
+    response = client.post(
+        "/deployments", json={k: v for k, v in payload.items() if v is not None}, headers=ALICE
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -182,3 +185,29 @@ def test_other_owners_see_404(deploy_client) -> None:
     assert client.get("/deployments", headers=bob).json()["data"] == []
     client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
     assert os.environ.get("FAKE_CRASH_AFTER") is None
+
+
+def test_deploy_a_runs_lora_output(deploy_client, model_roots: Path) -> None:
+    """A succeeded run whose output is a LoRA adapter: the base model plus --enable-lora --lora-modules."""
+    from tests.support.rows import add_run
+
+    client = deploy_client()
+    client.post("/projects", json={"name": "lora"}, headers=ALICE)
+    run_id = add_run(client.app.state.store, project="lora", status="succeeded")
+    output = client.app.state.training_layout.host_workspace(run_id) / "output"
+    output.mkdir(parents=True)
+    base = model_roots / "qwen2.5"
+    (output / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    with client.app.state.store.session_scope() as session:
+        from src.storage.tables import Run
+
+        run = session.get(Run, run_id)
+        run.output_dir, run.executor = str(output), "local"
+    info = deploy(client, model_path=None, run_id=run_id, served_model_name="support-lora", gpu_count=0)
+    assert info["model_path"] == str(base.resolve())
+    assert f"--enable-lora --lora-modules support-lora={output}" in info["vllm_cmd"]
+    assert "--served-model-name support-lora-base" in info["vllm_cmd"]
+    client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
+    unfinished = add_run(client.app.state.store, project="lora", status="running")
+    refused = client.post("/deployments", json={"run_id": unfinished}, headers=ALICE)
+    assert refused.status_code == 400 and "only a succeeded run" in refused.json()["error"]["message"]
