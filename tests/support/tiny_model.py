@@ -1,5 +1,7 @@
 """A tiny Llama built at test time: a BPE tokenizer trained on a few lines and a 2-layer model from a config.
 
+Hidden size 128 with 2 heads (head size 64): vLLM's CPU attention crashes on head size 16.
+
 Nothing is downloaded; the result is a normal Hugging Face model directory.
 """
 
@@ -27,6 +29,11 @@ def build_tiny_llama(directory: Path) -> Path:
     )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    # a chat template, so an OpenAI-compatible server (vLLM) can answer chat completions with it
+    fast.chat_template = (
+        "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
     )
     fast.save_pretrained(directory)
     config = LlamaConfig(
