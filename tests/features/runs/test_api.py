@@ -137,11 +137,15 @@ def test_cancel_pending_run(runs_client) -> None:
 
 def test_runs_wait_for_gpus_and_get_them(runs_client) -> None:
     client = runs_client(gpus=["0", "1"], max_concurrent_runs=5)
-    first = start_run(client, {"gpus": 2, "env": {"FAKE_STEPS": "20", "FAKE_SLEEP": "0.1"}})
+    first = start_run(client, {"gpus": 2, "env": {"FAKE_STEPS": "40", "FAKE_SLEEP": "0.1"}})
     wait_for_status(client, first["id"], {"running"})
     second = start_run(client, {"gpus": 1, "env": {"FAKE_STEPS": "1"}})
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
     waiting = client.get(f"/runs/{second['id']}", headers=ALICE).json()
+    # the next scheduler pass records why the run waits
+    while waiting["pending_reason"] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        waiting = client.get(f"/runs/{second['id']}", headers=ALICE).json()
     assert waiting["status"] == "pending" and "waiting for 1 free GPU" in waiting["pending_reason"]
     assert f"run {first['id']}" in waiting["pending_reason"]
     gpus = client.get("/v1/gpus", headers=ALICE).json()
