@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, StoreDep
+from src.features.auth.service import Principal
 from src.features.deployments import service
 from src.features.deployments.manager import DeploymentManager
 from src.features.deployments.service import DeploySetup
@@ -23,6 +24,8 @@ from src.models.deployments import (
     DeploymentStatus,
 )
 from src.models.errors import Invalid, Unavailable, error_responses
+from src.storage import Store
+from src.storage.tables import Deployment
 
 router = APIRouter(prefix="/deployments", tags=["deployments"], responses=error_responses(400, 401, 404, 422))
 DeploymentId = Annotated[str, Path(pattern=r"^dep-[0-9a-f]{12}$", examples=["dep-0123456789ab"])]
@@ -170,7 +173,8 @@ async def proxy(
     return StreamingResponse(body(), status_code=response.status_code, headers=headers)
 
 
-def _serving(store, deployment_id: str, principal):
+def _serving(store: Store, deployment_id: str, principal: Principal) -> Deployment:
+    """The deployment the caller may use, if it is serving."""
     with store.session_scope(read_only=True) as session:
         deployment = service.get(session, deployment_id=deployment_id, principal=principal)
     if deployment.status not in (DeploymentStatus.running.value, DeploymentStatus.unhealthy.value):
