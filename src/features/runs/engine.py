@@ -300,7 +300,7 @@ class RunEngine:
             stalled=watch.stalled,
             stall_timeout=self.settings.stall_timeout,
         )
-        self._finish(run_id, status=status, cause=cause, message=message, exit_code=exit_code)
+        self._finish(run_id, status=status, cause=cause, message=message, exit_code=exit_code, tail=tail)
 
     def _finish(
         self,
@@ -310,8 +310,12 @@ class RunEngine:
         cause: FailureCause | None = None,
         message: str | None = None,
         exit_code: int | None = None,
+        tail: list[str] | None = None,
     ) -> None:
-        """Move a running run to its terminal state once, register artifacts, release its GPUs."""
+        """Move a running run to its terminal state once, register artifacts, release its GPUs.
+
+        `tail` is the log tail when the caller already read it (no log line is written after exit).
+        """
         self._watches.pop(run_id, None)
         with self.store.session_scope(read_only=True) as session:
             run = session.get(Run, run_id)
@@ -330,7 +334,10 @@ class RunEngine:
             run.exit_code = exit_code
             run.failure_cause = cause.value if cause else None
             run.error_message = message
-            run.error_tail = _tail(session, run_id, ERROR_TAIL_LINES) if cause else None
+            if cause is None:
+                run.error_tail = None
+            else:
+                run.error_tail = tail if tail is not None else _tail(session, run_id, ERROR_TAIL_LINES)
             run.finished_at = utcnow()
             gpus_service.release(session, holder_type="run", holder_id=run_id)
             known = set(session.scalars(select(RunArtifact.path).where(RunArtifact.run_id == run_id)))
