@@ -478,7 +478,8 @@ def _apply_progress(run: Run, found: list[Progress]) -> None:
         if item.epoch is not None:
             run.epoch = item.epoch
         if item.fraction is not None:
-            run.progress = max(0.0, min(1.0, item.fraction))
+            # several sources report progress; a run's progress never goes back
+            run.progress = max(run.progress, min(1.0, item.fraction))
 
 
 def _store_samples(session: Session, run: Run, samples: list[MetricSample]) -> None:

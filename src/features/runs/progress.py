@@ -75,8 +75,9 @@ def parse_trainer_log_line(line: str) -> tuple[Progress | None, MetricSample | N
         return None, None
     step, total = _int(record.get("current_steps")), _int(record.get("total_steps"))
     percentage = _number(record.get("percentage"))
+    # the exact step ratio beats the rounded percentage, and agrees with tqdm's counters
     fraction = (
-        percentage / 100 if percentage is not None else (step / total if step is not None and total else None)
+        step / total if step is not None and total else (percentage / 100 if percentage is not None else None)
     )
     progress = Progress(
         current_step=step, total_steps=total, epoch=_number(record.get("epoch")), fraction=fraction

@@ -91,3 +91,17 @@ def test_failure_heuristics() -> None:
 )
 def test_artifact_kinds(path: str, kind: str) -> None:
     assert artifact_kind(path) == kind
+
+
+def test_progress_never_goes_back_when_sources_disagree() -> None:
+    from src.features.runs.engine import _apply_progress
+    from src.features.runs.progress import Progress
+    from src.storage.tables import Run
+
+    run = Run(progress=0.0)
+    _apply_progress(
+        run, [Progress(fraction=0.6667), Progress(current_step=8, total_steps=12, fraction=8 / 12)]
+    )
+    assert run.progress == 0.6667 and run.current_step == 8
+    exact, _ = parse_trainer_log_line('{"current_steps": 8, "total_steps": 12, "percentage": 66.67}')
+    assert exact.fraction == 8 / 12
