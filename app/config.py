@@ -236,6 +236,23 @@ class DeploymentSettings(BaseSettings):
         return range(low, high + 1)
 
 
+class DeidSettings(BaseSettings):
+    """De-identification: limits of the test call and the key that seals stored mappings."""
+
+    model_config = _section_config()
+
+    deid_mapping_key: str | None = Field(
+        default=None,
+        min_length=16,
+        description="secret the stored mappings are encrypted with; unset = a key generated once "
+        "in TUNING_DATA_DIR/deid-mapping.key (0600)",
+    )
+    deid_max_request_chars: int = Field(
+        default=5_000_000, ge=1, description="most characters of text one /v1/deidentify:test call takes"
+    )
+    deid_max_texts: int = Field(default=10_000, ge=1, description="most texts in one test call")
+
+
 class AuthSettings(BaseSettings):
     model_config = _section_config()
 
@@ -268,6 +285,7 @@ class Settings(BaseModel):
     tuning: TuningSettings = Field(default_factory=TuningSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     deployments: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    deid: DeidSettings = Field(default_factory=DeidSettings)
 
     @property
     def pool_size(self) -> int:

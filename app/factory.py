@@ -26,6 +26,8 @@ from app.ratelimit import RateLimiter
 from src.features.auth import service as auth_service
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
+from src.features.deid import service as deid_service
+from src.features.deid.mappings import MappingVault, load_or_create_key_file
 from src.features.deployments.manager import DeploymentManager
 from src.features.deployments.service import DeploySetup
 from src.features.gpus import service as gpus_service
@@ -109,6 +111,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         key_prefix=settings.rate_limits.rate_limit_prefix,
     )
     await anyio.to_thread.run_sync(_recover_datasets, app)
+    await anyio.to_thread.run_sync(_setup_deid, app)
     app.state.deploy_setup = deploy_setup(settings, app)
     app.state.deployment_manager = None
     if settings.training.scheduler:
@@ -198,6 +201,27 @@ def build_engine(store: Store, settings: Settings, *, layout: TrainingLayout) ->
             base_env=base_env,
         ),
     )
+
+
+def _setup_deid(app: FastAPI) -> None:
+    """The built-in policy, the mapping vault, and dataset jobs a stopped service left unfinished."""
+    settings: Settings = app.state.settings
+    store: Store = app.state.store
+    with store.session_scope() as session:
+        deid_service.ensure_default_policy(session)
+    data_dir = settings.store.data_dir
+    secret = settings.deid.deid_mapping_key or load_or_create_key_file(data_dir / "deid-mapping.key")
+    app.state.deid_vault = MappingVault(data_dir / "deid" / "mappings", secret=secret)
+    background: BackgroundWorkers = app.state.background
+    for job_id in deid_service.unfinished_jobs(store):
+        background.submit(
+            deid_service.run_job,
+            store,
+            job_id=job_id,
+            files=app.state.dataset_files,
+            vault=app.state.deid_vault,
+            should_stop=background.should_stop,
+        )
 
 
 def _recover_datasets(app: FastAPI) -> None:

@@ -354,3 +354,46 @@ class PortLease(Base):
     port: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[str] = mapped_column(String(16), index=True)
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeidPolicy(Base):
+    """A de-identification policy: types to find, an operator for each, allow-list and dictionary."""
+
+    __tablename__ = "deid_policy"
+    __table_args__ = (Index("ix_deid_policy_owner_id", "owner", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64))  # None: the built-in default policy
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text)
+    entities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    allow_list: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dictionary: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    secret: Mapped[str] = mapped_column(String(64))  # hex; keys `hash` and pseudonyms, never sent out
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class DeidJob(Base):
+    """De-identification of a whole dataset into a new one, with the policy as it was at the start."""
+
+    __tablename__ = "deid_job"
+    __table_args__ = (Index("ix_deid_job_owner_id", "owner", "id"), Index("ix_deid_job_status", "status"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    dataset_id: Mapped[str] = mapped_column(String(36))  # no foreign key: the job outlives its source
+    output_dataset_id: Mapped[str] = mapped_column(String(36))
+    policy_id: Mapped[str] = mapped_column(String(36))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)  # snapshot: entities, allow_list, dictionary, secret
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    store_mapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    files_total: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

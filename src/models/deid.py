@@ -1,0 +1,213 @@
+"""De-identification on the wire: the test call, policies, dataset jobs and mappings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from src.models.common import ApiModel, ObjectId, RequestModel
+
+# The entity types the built-in recognizers find, in the order the README's table lists them.
+BUILTIN_TYPES = (
+    "PHONE",
+    "LANDLINE",
+    "ID_CARD",
+    "BANK_CARD",
+    "EMAIL",
+    "IP_ADDRESS",
+    "URL",
+    "PASSPORT",
+    "LICENSE_PLATE",
+)
+DEFAULT_POLICY_ID = "default"
+MAX_DICTIONARY_TERMS = 20_000
+MAX_ALLOW_LIST = 10_000
+
+EntityTypeName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z][A-Z0-9_]*$"),
+    Field(examples=["PHONE", "PERSON"]),
+]
+PolicyId = Annotated[
+    str,
+    StringConstraints(
+        max_length=36, pattern=r"^(default|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    ),
+    Field(description="`default` (built in) or a policy's id", examples=["default"]),
+]
+# no control characters: a term never spans lines (the engine batches texts with newlines)
+Term = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+AllowedValue = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class Operator(StrEnum):
+    replace = "replace"
+    mask = "mask"
+    hash = "hash"
+    redact = "redact"
+    pseudonymize = "pseudonymize"
+    keep = "keep"
+
+
+class OperatorConfig(RequestModel):
+    """What to do with one entity type."""
+
+    operator: Operator = Field(description="replace | mask | hash | redact | pseudonymize | keep")
+    mask_char: str = Field(default="*", min_length=1, max_length=1, description="mask: the hiding character")
+    keep_start: int | None = Field(
+        default=None, ge=0, le=64, description="mask: letters/digits left visible at the start"
+    )
+    keep_end: int | None = Field(
+        default=None, ge=0, le=64, description="mask: letters/digits left visible at the end"
+    )
+
+
+class DeidPolicyWrite(RequestModel):
+    """A policy: which types to find, what to do with each, what never to touch, which terms to find."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
+    description: str | None = Field(default=None, max_length=2000)
+    entities: dict[EntityTypeName, OperatorConfig] = Field(
+        description=f"built-in types to find ({', '.join(BUILTIN_TYPES)}) and dictionary types, "
+        "each with its operator; a dictionary type left out here is replaced",
+        examples=[{"PHONE": {"operator": "mask"}, "ID_CARD": {"operator": "pseudonymize"}}],
+    )
+    allow_list: list[AllowedValue] = Field(
+        default_factory=list,
+        max_length=MAX_ALLOW_LIST,
+        description="values left as they are (a company hotline, a support address)",
+    )
+    dictionary: dict[EntityTypeName, list[Term]] = Field(
+        default_factory=dict,
+        description="terms to find, by the entity type they are reported as (names, project code names)",
+        examples=[{"PERSON": ["张三", "李四"]}],
+    )
+
+    @field_validator("entities")
+    @classmethod
+    def _known_types(cls, value: dict[str, OperatorConfig]) -> dict[str, OperatorConfig]:
+        if not value:
+            raise ValueError("name at least one entity type")
+        return value
+
+    @model_validator(mode="after")
+    def _types_exist(self) -> DeidPolicyWrite:
+        clash = sorted(set(self.dictionary) & set(BUILTIN_TYPES))
+        if clash:
+            raise ValueError(f"dictionary types may not reuse built-in type names: {', '.join(clash)}")
+        unknown = sorted(set(self.entities) - set(BUILTIN_TYPES) - set(self.dictionary))
+        if unknown:
+            raise ValueError(
+                f"unknown entity types {', '.join(unknown)}: use {', '.join(BUILTIN_TYPES)} "
+                "or a type defined in `dictionary`"
+            )
+        if sum(len(terms) for terms in self.dictionary.values()) > MAX_DICTIONARY_TERMS:
+            raise ValueError(f"a dictionary holds at most {MAX_DICTIONARY_TERMS} terms")
+        return self
+
+
+class DeidPolicyRead(ApiModel):
+    id: str
+    name: str
+    description: str | None
+    owner: str | None = Field(description="null for the built-in default policy")
+    builtin: bool
+    entities: dict[str, OperatorConfig]
+    allow_list: list[str]
+    dictionary: dict[str, list[str]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeidPolicyList(ApiModel):
+    object: str = "list"
+    data: list[DeidPolicyRead]
+
+
+class DeidOptions(RequestModel):
+    return_mapping: bool = Field(default=False, description="return replacement → original (admin keys only)")
+    seed: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="the same seed gives the same pseudonyms"
+    )
+
+
+class DeidTestRequest(RequestModel):
+    policy_id: PolicyId = DEFAULT_POLICY_ID
+    text: list[str] = Field(min_length=1, description="the texts to de-identify")
+    options: DeidOptions = Field(default_factory=DeidOptions)
+
+
+class EntityRead(ApiModel):
+    type: str
+    start: int = Field(description="offset of the first character in the original text")
+    end: int = Field(description="offset just past the last character in the original text")
+    replacement: str
+
+
+class DeidTextResult(ApiModel):
+    text: str
+    entities: list[EntityRead]
+
+
+class DeidTestResponse(ApiModel):
+    policy_id: str
+    results: list[DeidTextResult]
+    counts: dict[str, int] = Field(description="entities found, by type")
+    mapping: dict[str, str] | None = Field(
+        description="replacement → original, for replace/hash/pseudonymize; only when asked for"
+    )
+
+
+class DeidJobCreate(RequestModel):
+    policy_id: PolicyId = DEFAULT_POLICY_ID
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    store_mapping: bool = Field(
+        default=False, description="keep the reversible mapping, encrypted; an admin can read it back"
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^\x00-\x1f/\\]+$",
+        description="the new dataset's name; `<name>-deid` when left out",
+    )
+
+
+class DeidJobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class DeidJobRead(ApiModel):
+    id: str
+    object: str = "deid.job"
+    status: DeidJobStatus
+    dataset_id: str
+    output_dataset_id: str
+    policy_id: str
+    seed: int | None
+    store_mapping: bool
+    files_done: int
+    files_total: int
+    records: int
+    counts: dict[str, int]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class MappingEntryRead(ApiModel):
+    replacement: str
+    type: str
+    original: str
+
+
+class DeidMappingRead(ApiModel):
+    job_id: ObjectId
+    entries: list[MappingEntryRead]
