@@ -142,7 +142,9 @@ def test_only_enabled_types_are_found() -> None:
 
 
 def test_dictionary_terms_latin_words_need_word_boundaries() -> None:
-    scanner = Scanner([], dictionary=Dictionary.build({"PERSON": ["张三", "Ann", "Ann Lee"], "ORG": ["北极星"]}))
+    scanner = Scanner(
+        [], dictionary=Dictionary.build({"PERSON": ["张三", "Ann", "Ann Lee"], "ORG": ["北极星"]})
+    )
     text = "张三和Ann Lee在北极星开会; Anne and Annual are not Ann."
     found = [(f.type, text[f.start : f.end]) for f in scanner.scan(text)]
     assert found == [("PERSON", "张三"), ("PERSON", "Ann Lee"), ("ORG", "北极星"), ("PERSON", "Ann")]
