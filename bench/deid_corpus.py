@@ -102,29 +102,33 @@ def _fill(template: str, rng: random.Random) -> str:
     return template.format(**values)
 
 
-def messages(seed: int = 7) -> Iterator[str]:
-    """An endless stream of chat messages; about one in three carries PII."""
+def messages(seed: int = 7, pii_rate: float = 0.18) -> Iterator[str]:
+    """An endless stream of chat messages; each sentence carries PII with probability `pii_rate`.
+
+    At the default 0.18 about half the messages hold some PII (one entity per ~250 bytes): a
+    deliberately dense corpus. Two thirds of the PII sentences are Chinese, one third English.
+    """
     rng = random.Random(seed)
     while True:
         parts = [rng.choice(_SURNAMES) + rng.choice(_GIVEN) + "："]
         for _ in range(rng.randint(2, 5)):
             roll = rng.random()
-            if roll < 0.12:
+            if roll < pii_rate * 2 / 3:
                 parts.append(_fill(rng.choice(_PII_ZH), rng))
-            elif roll < 0.18:
+            elif roll < pii_rate:
                 parts.append(_fill(rng.choice(_PII_EN), rng))
-            elif roll < 0.6:
+            elif roll < pii_rate + (1 - pii_rate) / 2:
                 parts.append(_fill(rng.choice(_ZH), rng))
             else:
                 parts.append(_fill(rng.choice(_EN), rng))
         yield "".join(parts)
 
 
-def corpus(size_bytes: int, seed: int = 7) -> list[str]:
+def corpus(size_bytes: int, seed: int = 7, pii_rate: float = 0.18) -> list[str]:
     """Messages adding up to about `size_bytes` of UTF-8."""
     found: list[str] = []
     total = 0
-    for message in messages(seed):
+    for message in messages(seed, pii_rate):
         found.append(message)
         total += len(message.encode()) + 1
         if total >= size_bytes:

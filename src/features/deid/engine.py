@@ -12,9 +12,11 @@ import hashlib
 import hmac
 import random
 import secrets
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from src.features.deid.operators import OperatorRule, hash_value, mask, pseudonym, shaped_like
 from src.features.deid.recognizers import Dictionary, Finding, Scanner
@@ -22,6 +24,14 @@ from src.models.deid import Operator
 
 _BATCH_SEPARATOR = "\n"
 _PSEUDONYM_ATTEMPTS = 50
+_KEEP, _REDACT, _MASK, _REPLACE, _HASH, _PSEUDONYMIZE = (
+    Operator.keep,
+    Operator.redact,
+    Operator.mask,
+    Operator.replace,
+    Operator.hash,
+    Operator.pseudonymize,
+)
 
 
 @dataclass(frozen=True)
@@ -59,28 +69,30 @@ class CompiledPolicy:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Entity:
+class Entity(NamedTuple):
     type: str
     start: int
     end: int
     replacement: str
 
 
-@dataclass(frozen=True, slots=True)
-class Deidentified:
+class Deidentified(NamedTuple):
     text: str
     entities: list[Entity]
 
 
-@dataclass(frozen=True, slots=True)
-class MappingEntry:
+class MappingEntry(NamedTuple):
     type: str
     original: str
 
 
 class Deidentifier:
-    """Applies a compiled policy; not thread-safe (one per request or job)."""
+    """Applies a compiled policy; not thread-safe (one per request or job).
+
+    Its memory is kept in dicts of strings by entity type, which the garbage
+    collector does not track: a job with millions of distinct values would
+    otherwise pay for ever longer collections.
+    """
 
     def __init__(self, policy: CompiledPolicy, *, seed: int | None = None) -> None:
         self.policy = policy
@@ -88,9 +100,12 @@ class Deidentifier:
         # pseudonyms derive from the policy's secret too, so knowing the seed alone does not let
         # anyone recompute the pseudonym of a guessed value
         self._pseudonym_key = hmac.new(policy.secret, f"pseudonym:{seed_text}".encode(), "sha256").digest()
-        self._replacements: dict[tuple[str, str], str] = {}
+        # type -> canonical value -> placeholder, hash or canonical pseudonym
+        self._by_value: dict[str, dict[str, str]] = defaultdict(dict)
+        # type -> text as written -> replacement: once the first occurrence has fixed placeholders
+        # and pseudonyms, every operator's output depends on nothing else
+        self._by_surface: dict[str, dict[str, str]] = defaultdict(dict)
         self._fakes: set[str] = set()  # canonical pseudonyms, kept distinct
-        self._placeholders: Counter[str] = Counter()
         self.mapping: dict[str, MappingEntry] = {}
         self.counts: Counter[str] = Counter()
 
@@ -98,87 +113,90 @@ class Deidentifier:
         return self.deidentify_many([text])[0]
 
     def deidentify_many(self, texts: list[str]) -> list[Deidentified]:
-        """De-identify a batch of texts with one scan."""
-        if not texts:
-            return []
-        joined = _BATCH_SEPARATOR.join(texts)
-        findings = self.policy.scanner.scan(joined)
+        """De-identify a batch of texts with one scan; each result lists its entities."""
         results: list[Deidentified] = []
-        cursor = 0
-        base = 0
-        for text in texts:
-            end = base + len(text)
-            mine: list[Finding] = []
-            while cursor < len(findings) and findings[cursor].start < end:
-                finding = findings[cursor]
-                if finding.end <= end:  # never false: no recognizer crosses the separator
-                    mine.append(finding)
-                cursor += 1
-            results.append(self._apply(text, mine, base))
-            base = end + len(_BATCH_SEPARATOR)
+        for text, findings, base in self._split(texts):
+            entities: list[Entity] = []
+            masked = self._apply(text, findings, base, entities) if findings else text
+            results.append(Deidentified(masked, entities))
         return results
 
-    def _apply(self, text: str, findings: list[Finding], base: int) -> Deidentified:
-        if not findings:
-            return Deidentified(text, [])
+    def deidentify_texts(self, texts: list[str]) -> list[str]:
+        """Only the de-identified texts: the streaming path of dataset jobs, which need no entity lists."""
+        return [
+            self._apply(text, findings, base, None) if findings else text
+            for text, findings, base in self._split(texts)
+        ]
+
+    def _split(self, texts: list[str]) -> Iterator[tuple[str, list[Finding], int]]:
+        """Scan the batch once; yield each text with its findings and its offset in the batch."""
+        if not texts:
+            return
+        findings = self.policy.scanner.scan(_BATCH_SEPARATOR.join(texts))
+        starts = [finding.start for finding in findings]
+        lo, base = 0, 0
+        for text in texts:
+            end = base + len(text)
+            hi = bisect_left(starts, end, lo)  # no recognizer crosses a separator
+            yield text, findings[lo:hi], base
+            lo, base = hi, end + len(_BATCH_SEPARATOR)
+
+    def _apply(self, text: str, findings: list[Finding], base: int, entities: list[Entity] | None) -> str:
         pieces: list[str] = []
-        entities: list[Entity] = []
         position = 0
         allow = self.policy.allow
-        for finding in findings:
-            start, end = finding.start - base, finding.end - base
+        by_surface = self._by_surface
+        counts = self.counts
+        for entity_type, found_start, found_end, value in findings:
+            start, end = found_start - base, found_end - base
             surface = text[start:end]
-            if surface in allow or finding.value in allow:
+            if allow and (surface in allow or value in allow):
                 continue
-            replacement = self._replacement(finding, surface)
+            known = by_surface[entity_type]
+            replacement = known.get(surface)
+            if replacement is None:
+                replacement = known[surface] = self._replacement(entity_type, value, surface)
             pieces.append(text[position:start])
             pieces.append(replacement)
             position = end
-            entities.append(Entity(finding.type, start, end, replacement))
-            self.counts[finding.type] += 1
+            if entities is not None:
+                entities.append(Entity(entity_type, start, end, replacement))
+            counts[entity_type] += 1
         pieces.append(text[position:])
-        return Deidentified("".join(pieces), entities)
+        return "".join(pieces)
 
-    def _replacement(self, finding: Finding, surface: str) -> str:
-        rule = self.policy.rules[finding.type]
+    def _replacement(self, entity_type: str, value: str, surface: str) -> str:
+        rule = self.policy.rules[entity_type]
         operator = rule.operator
-        if operator is Operator.keep:
+        if operator is _KEEP:
             return surface
-        if operator is Operator.redact:
+        if operator is _REDACT:
             return ""
-        if operator is Operator.mask:
-            return mask(surface, finding.type, rule)
-        key = (finding.type, finding.value)
-        if operator is Operator.pseudonymize:
-            fake = self._replacements.get(key)
-            if fake is None:
-                fake = self._replacements[key] = self._pseudonym(finding)
-            replacement = shaped_like(finding.type, fake, surface)
-        else:
-            replacement = self._replacements.get(key) or self._token(finding, operator)
+        if operator is _MASK:
+            return mask(surface, entity_type, rule)
+        by_value = self._by_value[entity_type]
+        token = by_value.get(value)
+        if token is None:
+            if operator is _REPLACE:
+                token = f"<{entity_type}_{len(by_value) + 1}>"
+            elif operator is _HASH:
+                token = hash_value(self.policy.secret, entity_type, value)
+            else:
+                token = self._pseudonym(entity_type, value)
+            by_value[value] = token
+        replacement = shaped_like(entity_type, token, surface) if operator is _PSEUDONYMIZE else token
         if replacement not in self.mapping:
-            self.mapping[replacement] = MappingEntry(finding.type, surface)
+            self.mapping[replacement] = MappingEntry(entity_type, surface)
         return replacement
 
-    def _token(self, finding: Finding, operator: Operator) -> str:
-        if operator is Operator.replace:
-            self._placeholders[finding.type] += 1
-            token = f"<{finding.type}_{self._placeholders[finding.type]}>"
-        else:
-            token = hash_value(self.policy.secret, finding.type, finding.value)
-        self._replacements[(finding.type, finding.value)] = token
-        return token
-
-    def _pseudonym(self, finding: Finding) -> str:
+    def _pseudonym(self, entity_type: str, value: str) -> str:
         """The canonical fake for a value: repeatable under one seed, never the value itself."""
-        digest = hmac.new(
-            self._pseudonym_key, f"{finding.type}\x00{finding.value}".encode(), hashlib.sha256
-        ).digest()
+        digest = hmac.new(self._pseudonym_key, f"{entity_type}\x00{value}".encode(), hashlib.sha256).digest()
         rng = random.Random(digest)
-        fake = finding.value
+        fake = value
         for _ in range(_PSEUDONYM_ATTEMPTS):
-            fake = pseudonym(rng, finding.type, finding.value)
-            if fake != finding.value and fake not in self._fakes:
+            fake = pseudonym(rng, entity_type, value)
+            if fake != value and fake not in self._fakes:
                 break
         self._fakes.add(fake)
         return fake

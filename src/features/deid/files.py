@@ -75,7 +75,7 @@ def deidentify_document(value: Any, engine: Deidentifier) -> Any:
     """A JSON value with every string replaced by its de-identified form."""
     texts: list[str] = []
     _strings(value, texts)
-    masked = [result.text for result in engine.deidentify_many(texts)]
+    masked = engine.deidentify_texts(texts)
     return _rebuild(value, iter(masked))
 
 
@@ -112,7 +112,7 @@ def _deidentify_lines(
                 _strings(item, texts)
             else:
                 texts.append(item)
-        masked = iter([result.text for result in engine.deidentify_many(texts)])
+        masked = iter(engine.deidentify_texts(texts))
         out = []
         for is_json, item in batch:
             if is_json:
@@ -147,7 +147,7 @@ def _deidentify_json(source: Path, writer: _HashingWriter, engine: Deidentifier)
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        masked = engine.deidentify(raw.decode("utf-8", errors="replace")).text
+        (masked,) = engine.deidentify_texts([raw.decode("utf-8", errors="replace")])
         writer.write(masked.encode())
         return 0
     writer.write(json.dumps(deidentify_document(document, engine), ensure_ascii=False, indent=1).encode())

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from src.models.deid import BUILTIN_TYPES
 
@@ -34,7 +35,10 @@ _NUMBER_RUN = re.compile(r"[0-9０-９](?:[0-9０-９]{9,}[Xxｘ]?|[0-9０-９]{
 _IPV4_TAIL = re.compile(r"\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
 _PASSPORT_CANDIDATE = re.compile(r"[EGDSPHMK][A-Z]?[0-9]{7,8}")
 _SEPARATOR = re.compile(r"[ \-－.]")
-_PAREN_LANDLINE = re.compile(r"[(（]([0０][0-9０-９]{2,3})[)）] ?([0-9０-９]{7,8})")
+# two literal-prefixed patterns: a literal is found much faster than a character class
+_PAREN_LANDLINES = tuple(
+    re.compile(re.escape(opening) + r"([0０][0-9０-９]{2,3})[)）] ?([0-9０-９]{7,8})") for opening in "(（"
+)
 _AT_SIGN = re.compile("@")
 _SCHEME = re.compile("://")
 _WWW = re.compile(r"www\.")
@@ -69,8 +73,7 @@ _MIN_DIGITS = 10  # a landline with its area code; phones, IDs and cards are lon
 _MAX_DIGITS = 19  # the longest card number
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """One entity: its type, its span in the text, and a canonical value used to spot repeats."""
 
     type: str
@@ -223,7 +226,7 @@ class Scanner:
             self._scan_ipv4(text, found)
         if PASSPORT in types:
             self._scan_passports(text, found)
-        if LANDLINE in types and ("(" in text or "（" in text):
+        if LANDLINE in types:
             self._scan_parenthesised_landlines(text, found)
         if EMAIL in types and "@" in text:
             self._scan_emails(text, found)
@@ -240,14 +243,20 @@ class Scanner:
     # -- numbers: phones, landlines, IDs, cards, passports, IPv4
 
     def _scan_numbers(self, text: str, found: list[Finding]) -> None:
+        size = len(text)
         for match in _NUMBER_RUN.finditer(text):
             start, end = match.span()
-            token = match.group()
             before = text[start - 1] if start else ""
-            after = text[end] if end < len(text) else ""
-            if after in _ASCII_WORD or before in _ASCII_WORD:
+            if before in _ASCII_WORD or (end < size and text[end] in _ASCII_WORD):
                 continue  # part of a longer identifier ("SO13812345678", "13812345678abc")
-            self._classify_run(text, start, token, before, found)
+            token = match.group()
+            if token.isascii() and token.isdigit():  # the common case: plain digits, no separators
+                if end - start <= _MAX_DIGITS:
+                    finding = self._contiguous(start, end, token, before)
+                    if finding is not None:
+                        found.append(finding)
+                continue
+            self._classify_run(start, token, before, found)
 
     def _scan_ipv4(self, text: str, found: list[Finding]) -> None:
         # anchored on ".d.d.d" (a dot is rarer than a digit); the first octet is read backwards
@@ -277,14 +286,22 @@ class Scanner:
             if len(value) == 9 and (value[1].isdigit() or value[0] == "E"):
                 found.append(Finding(PASSPORT, start, end, value))
 
-    def _classify_run(self, text: str, start: int, token: str, before: str, found: list[Finding]) -> None:
+    def _classify_run(self, start: int, token: str, before: str, found: list[Finding]) -> None:
         plain = token if token.isascii() else token.translate(FULLWIDTH_TO_ASCII)
-        separator_count = plain.count(" ") + plain.count("-") + plain.count(".")
+        if "." in plain:
+            # no number spans a dot (addresses are found separately): each piece stands alone
+            offset = 0
+            for piece in plain.split("."):
+                if len(piece) >= _MIN_DIGITS:
+                    self._classify_run(start + offset, piece, "." if offset else before, found)
+                offset += len(piece) + 1
+            return
+        separator_count = plain.count(" ") + plain.count("-")
         if not separator_count:
             self._classify_digits(start, start + len(plain), plain, before, found)
             return
         if len(plain) - separator_count < _MIN_DIGITS:
-            return  # "2026-03-06 13": too few digits for anything
+            return  # too few digits for anything
         groups, separators, offsets = [], [], []
         position = 0
         for sep in _SEPARATOR.finditer(plain):
@@ -308,7 +325,7 @@ class Scanner:
         before: str,
         found: list[Finding],
     ) -> None:
-        """Try the whole run, then ever shorter runs of whole groups, never across a '.'."""
+        """Try the whole run, then ever shorter runs of whole groups."""
         count = len(groups)
         taken = [False] * count
         for length in range(count, 0, -1):
@@ -317,7 +334,7 @@ class Scanner:
                 size = offsets[last] + len(groups[last]) - offsets[first] - (last - first)
                 if not _MIN_DIGITS <= size <= _MAX_DIGITS + 3:
                     continue  # too short or too long to be anything (+3: a "+86 " prefix)
-                if any(taken[first : last + 1]) or any(s == "." for s in separators[first:last]):
+                if any(taken[first : last + 1]):
                     continue
                 window_start = start + offsets[first]
                 window_end = start + offsets[last] + len(groups[last])
@@ -391,13 +408,14 @@ class Scanner:
         return None
 
     def _scan_parenthesised_landlines(self, text: str, found: list[Finding]) -> None:
-        for match in _PAREN_LANDLINE.finditer(text):
-            start, end = match.span()
-            if end < len(text) and (text[end].isdigit() or text[end] in _ASCII_WORD):
-                continue
-            area, subscriber = (g.translate(FULLWIDTH_TO_ASCII) for g in match.groups())
-            if _valid_landline(area, subscriber):
-                found.append(Finding(LANDLINE, start, end, area + subscriber))
+        for pattern in _PAREN_LANDLINES:
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                if end < len(text) and (text[end].isdigit() or text[end] in _ASCII_WORD):
+                    continue
+                area, subscriber = (g.translate(FULLWIDTH_TO_ASCII) for g in match.groups())
+                if _valid_landline(area, subscriber):
+                    found.append(Finding(LANDLINE, start, end, area + subscriber))
 
     # -- emails, URLs, IPv6, plates, dictionary terms
 
