@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from src.models.common import ApiModel, ObjectId, RequestModel
 
@@ -43,6 +51,27 @@ Term = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"
 AllowedValue = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON's integers: 3 and 3.0 are, `true` and "3" are not (pydantic's lax mode takes both)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
+def _unicode_text(value: str) -> str:
+    """JSON escapes can carry lone surrogates, which are not text and cannot be written back out."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("not valid Unicode text (it holds a lone surrogate)") from exc
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode_text)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1), BeforeValidator(_json_integer)]
+KeepCount = Annotated[int, Field(ge=0, le=64), BeforeValidator(_json_integer)]
+
+
 class Operator(StrEnum):
     replace = "replace"
     mask = "mask"
@@ -57,11 +86,11 @@ class OperatorConfig(RequestModel):
 
     operator: Operator = Field(description="replace | mask | hash | redact | pseudonymize | keep")
     mask_char: str = Field(default="*", min_length=1, max_length=1, description="mask: the hiding character")
-    keep_start: int | None = Field(
-        default=None, ge=0, le=64, description="mask: letters/digits left visible at the start"
+    keep_start: KeepCount | None = Field(
+        default=None, description="mask: letters/digits left visible at the start"
     )
-    keep_end: int | None = Field(
-        default=None, ge=0, le=64, description="mask: letters/digits left visible at the end"
+    keep_end: KeepCount | None = Field(
+        default=None, description="mask: letters/digits left visible at the end"
     )
 
 
@@ -128,15 +157,15 @@ class DeidPolicyList(ApiModel):
 
 
 class DeidOptions(RequestModel):
-    return_mapping: bool = Field(default=False, description="return replacement → original (admin keys only)")
-    seed: int | None = Field(
-        default=None, ge=0, le=2**63 - 1, description="the same seed gives the same pseudonyms"
+    return_mapping: StrictBool = Field(
+        default=False, description="return replacement → original (admin keys only)"
     )
+    seed: Seed | None = Field(default=None, description="the same seed gives the same pseudonyms")
 
 
 class DeidTestRequest(RequestModel):
     policy_id: PolicyId = DEFAULT_POLICY_ID
-    text: list[str] = Field(min_length=1, description="the texts to de-identify")
+    text: list[Text] = Field(min_length=1, description="the texts to de-identify")
     options: DeidOptions = Field(default_factory=DeidOptions)
 
 
@@ -163,8 +192,8 @@ class DeidTestResponse(ApiModel):
 
 class DeidJobCreate(RequestModel):
     policy_id: PolicyId = DEFAULT_POLICY_ID
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    store_mapping: bool = Field(
+    seed: Seed | None = Field(default=None, description="the same seed gives the same pseudonyms")
+    store_mapping: StrictBool = Field(
         default=False, description="keep the reversible mapping, encrypted; an admin can read it back"
     )
     name: str | None = Field(

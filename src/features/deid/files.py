@@ -63,12 +63,22 @@ def _rebuild(value: Any, replacements: Iterator[str]) -> Any:
     return value
 
 
+def _dumps(value: Any, *, indent: int | None = None) -> str:
+    """JSON text; escaped as ASCII when a string holds a lone surrogate (valid JSON, not valid UTF-8)."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, indent=indent)
+    return text
+
+
 def _parse_line(raw: bytes) -> tuple[bool, Any]:
     """(True, record) for a JSON line, (False, text) for anything else."""
     try:
         return True, json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return False, raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        return False, raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
 
 
 def deidentify_document(value: Any, engine: Deidentifier) -> Any:
@@ -116,10 +126,10 @@ def _deidentify_lines(
         out = []
         for is_json, item in batch:
             if is_json:
-                out.append(json.dumps(_rebuild(item, masked), ensure_ascii=False))
+                out.append(_dumps(_rebuild(item, masked)))
             else:
                 out.append(next(masked))
-        writer.write(("\n".join(out) + "\n").encode())
+        writer.write(("\n".join(out) + "\n").encode("utf-8", errors="surrogateescape"))
         batch.clear()
 
     with source.open("rb") as handle:
@@ -147,10 +157,10 @@ def _deidentify_json(source: Path, writer: _HashingWriter, engine: Deidentifier)
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        (masked,) = engine.deidentify_texts([raw.decode("utf-8", errors="replace")])
-        writer.write(masked.encode())
+        (masked,) = engine.deidentify_texts([raw.decode("utf-8", errors="surrogateescape")])
+        writer.write(masked.encode("utf-8", errors="surrogateescape"))
         return 0
-    writer.write(json.dumps(deidentify_document(document, engine), ensure_ascii=False, indent=1).encode())
+    writer.write(_dumps(deidentify_document(document, engine), indent=1).encode())
     return _record_count(document)
 
 

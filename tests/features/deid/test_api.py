@@ -299,3 +299,27 @@ def test_same_seed_gives_the_same_dataset(client: TestClient) -> None:
 
     assert run(5) == run(5)
     assert run(5) != run(6)
+
+
+def test_text_that_is_not_unicode_is_422(client: TestClient) -> None:
+    body = '{"text": ["ok", "a\\udaec 13812345678"]}'
+    response = client.post(
+        "/v1/deidentify:test", content=body, headers={**ALICE, "content-type": "application/json"}
+    )
+    assert response.status_code == 422 and response.json()["error"]["param"] == "text.1"
+
+
+def test_lines_that_are_not_json_or_not_utf8_are_still_masked(client: TestClient) -> None:
+    content = (
+        jsonl(*RECORDS)
+        + b'{"text": "lone \\udaec surrogate, phone 13812345678"}\n'
+        + b"raw \xff\xfe bytes and 13912345678\n"
+    )
+    source_id = upload_dataset(client, "odd.jsonl", content)
+    job = wait_for_job(
+        client, client.post(f"/v1/datasets/{source_id}/deidentify", json={}, headers=ALICE).json()["id"]
+    )
+    assert job["status"] == "succeeded", job
+    lines = output_records(client, job["output_dataset_id"])[1].split(b"\n")
+    assert json.loads(lines[2]) == {"text": "lone \udaec surrogate, phone <PHONE_1>"}
+    assert lines[3] == b"raw \xff\xfe bytes and <PHONE_2>"
