@@ -220,7 +220,7 @@ def deidentify_texts(
             param="options.return_mapping",
             code="mapping_not_allowed",
         )
-    engine = Deidentifier(policy, seed=request.options.seed)
+    engine = Deidentifier(policy, seed=request.options.seed, keep_mapping=request.options.return_mapping)
     results = [
         DeidTextResult(
             text=result.text,
@@ -334,7 +334,7 @@ def run_job(
             job.store_mapping,
         )
     files.remove_dataset(output_id)
-    engine = Deidentifier(compile_snapshot(policy_id, policy_data), seed=seed)
+    engine = Deidentifier(compile_snapshot(policy_id, policy_data), seed=seed, keep_mapping=keep_mapping)
     try:
         for name, stored_name in plan:
             _deidentify_one(

@@ -323,3 +323,40 @@ def test_lines_that_are_not_json_or_not_utf8_are_still_masked(client: TestClient
     lines = output_records(client, job["output_dataset_id"])[1].split(b"\n")
     assert json.loads(lines[2]) == {"text": "lone \udaec surrogate, phone <PHONE_1>"}
     assert lines[3] == b"raw \xff\xfe bytes and <PHONE_2>"
+
+
+def test_a_job_cut_short_starts_over_and_writes_each_file_once(client: TestClient) -> None:
+    from src.features.auth.service import Principal, Role
+    from src.features.deid import service
+    from src.models.deid import DeidJobCreate
+    from src.storage.tables import Dataset, DeidPolicy
+
+    lines = [{"text": f"客户{i}的手机1381234{i % 10000:04d}"} for i in range(5000)]
+    source_id = upload_dataset(client, "many.jsonl", jsonl(*lines))
+    app = client.app
+    with app.state.store.session_scope() as session:
+        job = service.start_job(
+            session,
+            principal=Principal(owner="alice", role=Role.user),
+            dataset=session.get(Dataset, source_id),
+            policy=session.get(DeidPolicy, "default"),
+            data=DeidJobCreate(store_mapping=True),
+        )
+        job_id, output_id = job.id, job.output_dataset_id
+    run = {
+        "store": app.state.store,
+        "job_id": job_id,
+        "files": app.state.dataset_files,
+        "vault": app.state.deid_vault,
+    }
+    service.run_job(**run, should_stop=lambda: True)  # the service stops mid-file
+    interrupted = client.get(f"/v1/deid/jobs/{job_id}", headers=ALICE).json()
+    assert interrupted["status"] == "running" and interrupted["files_done"] == 0
+    assert not list(app.state.dataset_files.dataset_dir(output_id).glob("*"))  # no partial file left
+
+    service.run_job(**run, should_stop=lambda: False)  # the next start runs it again
+    job = client.get(f"/v1/deid/jobs/{job_id}", headers=ALICE).json()
+    assert job["status"] == "succeeded" and job["records"] == 5000 and job["counts"] == {"PHONE": 5000}
+    dataset, content = output_records(client, output_id)
+    assert len(dataset["files"]) == 1 and content.count(b"\n") == 5000
+    assert b"13812340001" not in content

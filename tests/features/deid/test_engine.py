@@ -125,15 +125,18 @@ def test_allow_list_values_are_left_alone() -> None:
 
 
 def test_mapping_names_the_originals_of_reversible_operators_only() -> None:
-    engine = Deidentifier(policy(Operator.replace), seed=1)
+    engine = Deidentifier(policy(Operator.replace), seed=1, keep_mapping=True)
     engine.deidentify("13812345678 and a@example.com")
     assert {k: v.original for k, v in engine.mapping.items()} == {
         "<PHONE_1>": "13812345678",
         "<EMAIL_1>": "a@example.com",
     }
-    masked = Deidentifier(policy(Operator.mask))
+    masked = Deidentifier(policy(Operator.mask), keep_mapping=True)
     masked.deidentify("13812345678")
     assert masked.mapping == {}
+    unasked = Deidentifier(policy(Operator.replace))
+    unasked.deidentify("13812345678")
+    assert unasked.mapping == {}
 
 
 @pytest.mark.parametrize("operator", list(Operator))
