@@ -45,6 +45,7 @@ projects = _Commands(help="Projects.", no_args_is_help=True)
 runs = _Commands(help="Runs.", no_args_is_help=True)
 datasets = _Commands(help="Datasets.", no_args_is_help=True)
 configs = _Commands(help="Training YAML configs.", no_args_is_help=True)
+deid = _Commands(help="De-identification: test texts, policies, whole datasets.", no_args_is_help=True)
 for name, group in (
     ("jobs", jobs),
     ("files", files),
@@ -52,6 +53,7 @@ for name, group in (
     ("runs", runs),
     ("datasets", datasets),
     ("configs", configs),
+    ("deid", deid),
 ):
     app.add_typer(group, name=name)
 
@@ -391,6 +393,48 @@ def configs_list(as_json: JsonOption = False) -> None:
     """Training configs."""
     with client() as c:
         show(list(c.train_configs.list(limit=100).data), ["id", "name", "size", "uploaded_at"], as_json)
+
+
+@deid.command("test")
+def deid_test(
+    texts: Annotated[list[str], typer.Argument(help="texts to de-identify")],
+    policy: Annotated[str, typer.Option(help="policy id")] = "default",
+    seed: Annotated[int | None, typer.Option(help="the same seed gives the same pseudonyms")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """De-identify texts and print them, one per line (--json: texts, entities and counts)."""
+    with client() as c:
+        result = c.deid.test(texts, policy, seed=seed)
+    if as_json:
+        show_one(result)
+        return
+    for item in result.results:
+        typer.echo(item["text"])
+
+
+@deid.command("policies")
+def deid_policies(as_json: JsonOption = False) -> None:
+    """The default policy and yours."""
+    with client() as c:
+        show(c.deid.list_policies(), ["id", "name", "owner", "builtin"], as_json)
+
+
+@deid.command("dataset")
+def deid_dataset(
+    dataset_id: str,
+    policy: Annotated[str, typer.Option(help="policy id")] = "default",
+    seed: Annotated[int | None, typer.Option(help="the same seed gives the same pseudonyms")] = None,
+    store_mapping: Annotated[bool, typer.Option(help="keep the sealed mapping (admins read it)")] = False,
+    wait: Annotated[bool, typer.Option(help="wait until the job ends")] = False,
+) -> None:
+    """Write a de-identified copy of a dataset as a new dataset; prints the job."""
+    with client() as c:
+        job = c.deid.deidentify_dataset(dataset_id, policy, seed=seed, store_mapping=store_mapping)
+        if wait:
+            job = c.deid.wait_for_job(job.id, poll_interval=0.5)
+    show_one(job)
+    if job.status == "failed":
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ class TuningClient:
         self.runs = resources.Runs(self)
         self.datasets = resources.Datasets(self)
         self.train_configs = resources.TrainConfigs(self)
+        self.deid = resources.Deid(self)
 
     @property
     def base_url(self) -> str:
@@ -67,6 +68,7 @@ class AsyncTuningClient:
         self.runs = resources.AsyncRuns(self)
         self.datasets = resources.AsyncDatasets(self)
         self.train_configs = resources.AsyncTrainConfigs(self)
+        self.deid = resources.AsyncDeid(self)
 
     async def health_check(self) -> dict[str, Any]:
         return await self._transport.request("GET", "/health")

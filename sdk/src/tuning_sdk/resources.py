@@ -1,5 +1,5 @@
 """Resources: `client.tunings`, `client.files`, `client.models`, `client.projects`, `client.runs`,
-`client.datasets`, `client.train_configs`.
+`client.datasets`, `client.train_configs`, `client.deid`.
 
 Simple calls are written once: they return whatever the transport returns, a value
 for the sync client and an awaitable for the async one. Calls with loops of their
@@ -167,6 +167,102 @@ class _TrainConfigsCalls(_Resource):
 
     def delete(self, config_id: str) -> Any:
         return self._t.request("DELETE", f"/v1/train-configs/{config_id}", cast=Record)
+
+
+class _DeidCalls(_Resource):
+    def test(
+        self,
+        texts: list[str],
+        policy_id: str = "default",
+        *,
+        return_mapping: bool = False,
+        seed: int | None = None,
+    ) -> Any:
+        """De-identify texts: `.results` (text, entities), `.counts`, `.mapping` (admin keys)."""
+        options = _clean({"return_mapping": return_mapping, "seed": seed})
+        body = {"policy_id": policy_id, "text": list(texts), "options": options}
+        return self._t.request("POST", "/v1/deidentify:test", json=body, cast=Record)
+
+    def list_policies(self) -> Any:
+        return self._t.request("GET", "/v1/deid/policies", cast=lambda d: [Record(p) for p in d["data"]])
+
+    def create_policy(
+        self,
+        name: str,
+        entities: dict[str, Any],
+        *,
+        allow_list: list[str] | None = None,
+        dictionary: dict[str, list[str]] | None = None,
+        description: str | None = None,
+    ) -> Any:
+        """`entities`: type -> operator, as "mask" or {"operator": "mask", "keep_end": 2}."""
+        body = _policy_body(name, entities, allow_list, dictionary, description)
+        return self._t.request("POST", "/v1/deid/policies", json=body, cast=Record)
+
+    def get_policy(self, policy_id: str) -> Any:
+        return self._t.request("GET", f"/v1/deid/policies/{policy_id}", cast=Record)
+
+    def update_policy(
+        self,
+        policy_id: str,
+        name: str,
+        entities: dict[str, Any],
+        *,
+        allow_list: list[str] | None = None,
+        dictionary: dict[str, list[str]] | None = None,
+        description: str | None = None,
+    ) -> Any:
+        body = _policy_body(name, entities, allow_list, dictionary, description)
+        return self._t.request("PUT", f"/v1/deid/policies/{policy_id}", json=body, cast=Record)
+
+    def delete_policy(self, policy_id: str) -> Any:
+        return self._t.request("DELETE", f"/v1/deid/policies/{policy_id}", cast=Record)
+
+    def deidentify_dataset(
+        self,
+        dataset_id: str,
+        policy_id: str = "default",
+        *,
+        seed: int | None = None,
+        store_mapping: bool = False,
+        name: str | None = None,
+    ) -> Any:
+        """Start a job writing a de-identified copy of the dataset; returns the job."""
+        body = _clean({"policy_id": policy_id, "seed": seed, "store_mapping": store_mapping, "name": name})
+        return self._t.request("POST", f"/v1/datasets/{dataset_id}/deidentify", json=body, cast=Record)
+
+    def get_job(self, job_id: str) -> Any:
+        return self._t.request("GET", f"/v1/deid/jobs/{job_id}", cast=Record)
+
+    def mapping(self, job_id: str) -> Any:
+        """A job's stored mapping as {replacement: original} (admin keys only)."""
+        return self._t.request(
+            "GET",
+            f"/v1/deid/mappings/{job_id}",
+            cast=lambda d: {e["replacement"]: e["original"] for e in d["entries"]},
+        )
+
+
+def _policy_body(
+    name: str,
+    entities: dict[str, Any],
+    allow_list: list[str] | None,
+    dictionary: dict[str, list[str]] | None,
+    description: str | None,
+) -> dict[str, Any]:
+    rules = {t: {"operator": rule} if isinstance(rule, str) else rule for t, rule in entities.items()}
+    return _clean(
+        {
+            "name": name,
+            "entities": rules,
+            "allow_list": allow_list,
+            "dictionary": dictionary,
+            "description": description,
+        }
+    )
+
+
+_DEID_JOB_ENDED = ("succeeded", "failed")
 
 
 class _ProgressReader:
@@ -344,6 +440,19 @@ class TrainConfigs(_TrainConfigsCalls):
 # -- async resources ------------------------------------------------------------------
 
 
+class Deid(_DeidCalls):
+    def wait_for_job(self, job_id: str, poll_interval: float = 1.0, timeout: float | None = None) -> Record:
+        """Poll a dataset job until it succeeds or fails; returns the final job."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job.status in _DEID_JOB_ENDED:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TuningError(f"de-identification job {job_id} did not finish within {timeout} s")
+            time.sleep(poll_interval)
+
+
 class AsyncTunings(_TuningsCalls):
     async def list(
         self, limit: int = 20, after: str | None = None, status: str | None = None
@@ -476,3 +585,17 @@ class AsyncTrainConfigs(_TrainConfigsCalls):
             lambda cursor: self.list(limit=limit, after=cursor),
             record_id,
         )
+
+
+class AsyncDeid(_DeidCalls):
+    async def wait_for_job(
+        self, job_id: str, poll_interval: float = 1.0, timeout: float | None = None
+    ) -> Record:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = await self.get_job(job_id)
+            if job.status in _DEID_JOB_ENDED:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TuningError(f"de-identification job {job_id} did not finish within {timeout} s")
+            await asyncio.sleep(poll_interval)
