@@ -361,7 +361,7 @@ def run_job(
             output_id=output_id,
             files=files,
             vault=vault,
-            error=str(exc) or type(exc).__name__,
+            error=_describe(exc),
         )
         return
     with store.session_scope() as session:
@@ -425,6 +425,13 @@ def _fail(
             _finish(job, error=error[:2000])
     files.remove_dataset(output_id)
     vault.remove(job_id)
+
+
+def _describe(exc: Exception) -> str:
+    """A reason for the job's record that names no path on this host."""
+    if isinstance(exc, OSError):
+        return f"a dataset file could not be read or written ({exc.strerror or type(exc).__name__})"
+    return str(exc) or type(exc).__name__
 
 
 def _finish(job: DeidJob, *, error: str | None = None) -> None:

@@ -360,3 +360,37 @@ def test_a_job_cut_short_starts_over_and_writes_each_file_once(client: TestClien
     dataset, content = output_records(client, output_id)
     assert len(dataset["files"]) == 1 and content.count(b"\n") == 5000
     assert b"13812340001" not in content
+
+
+def test_a_failed_job_leaves_no_output_and_names_no_path(client: TestClient, tmp_path: Path) -> None:
+    from src.features.auth.service import Principal, Role
+    from src.features.deid import service
+    from src.models.deid import DeidJobCreate
+    from src.storage.tables import Dataset, DeidPolicy
+
+    source_id = upload_dataset(client, "chats.jsonl", jsonl(*RECORDS))
+    app = client.app
+    with app.state.store.session_scope() as session:
+        source = session.get(Dataset, source_id)
+        job = service.start_job(
+            session,
+            principal=Principal(owner="alice", role=Role.user),
+            dataset=source,
+            policy=session.get(DeidPolicy, "default"),
+            data=DeidJobCreate(),
+        )
+        job_id, output_id = job.id, job.output_dataset_id
+        stored = app.state.dataset_files.path(source_id, source.files[0].stored_name)
+    stored.unlink()  # the source file vanished under the job
+    service.run_job(
+        app.state.store,
+        job_id=job_id,
+        files=app.state.dataset_files,
+        vault=app.state.deid_vault,
+        should_stop=lambda: False,
+    )
+    job = client.get(f"/v1/deid/jobs/{job_id}", headers=ALICE).json()
+    assert job["status"] == "failed" and "could not be read or written" in job["error"]
+    assert str(tmp_path) not in job["error"]
+    assert client.get(f"/v1/datasets/{output_id}", headers=ALICE).status_code == 404
+    assert not app.state.dataset_files.dataset_dir(output_id).exists()
