@@ -253,6 +253,15 @@ class ValidationReport:
         }
 
 
+def _load(raw: bytes) -> Any:
+    """The parsed value, or a RecordError: bad JSON or UTF-8, an integer over Python's 4300-digit
+    limit (a ValueError too), or nesting deeper than the parser's recursion limit."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        return RecordError(f"bad JSON: {exc}")
+
+
 def iter_raw_records(path: Path) -> Iterator[tuple[int, Any]]:
     """(line or position, parsed value or the JSON error) for each record of a .jsonl or .json file."""
     if path.suffix == ".jsonl":
@@ -260,17 +269,13 @@ def iter_raw_records(path: Path) -> Iterator[tuple[int, Any]]:
             for number, raw in enumerate(handle, start=1):
                 if not raw.strip():
                     continue
-                try:
-                    yield number, json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    yield number, RecordError(f"bad JSON: {exc}")
+                yield number, _load(raw)
         return
     if path.stat().st_size > MAX_JSON_ARRAY_BYTES:
         raise RecordError(f"a .json file over {MAX_JSON_ARRAY_BYTES} bytes cannot be checked; use .jsonl")
-    try:
-        document = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RecordError(f"bad JSON: {exc}") from exc
+    document = _load(path.read_bytes())
+    if isinstance(document, RecordError):
+        raise document
     if isinstance(document, dict) and isinstance(document.get("data"), list):
         document = document["data"]
     if not isinstance(document, list):

@@ -218,5 +218,10 @@ class Deidentifier:
             fake = pseudonym(rng, entity_type, value)
             if fake != value and fake not in self._fakes:
                 break
+        else:
+            # a small space of fakes (names) is used up: number them, so two values never share one
+            base, number = fake, 2
+            while fake == value or fake in self._fakes:
+                fake, number = f"{base}{number}", number + 1
         self._fakes.add(fake)
         return fake

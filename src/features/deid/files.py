@@ -21,6 +21,7 @@ from src.features.deid.engine import Deidentifier
 BATCH_CHARS = 256 * 1024  # text handed to the engine at once
 BATCH_RECORDS = 2048
 MAX_JSON_DOCUMENT_BYTES = 512 * 1024**2
+MAX_NESTING = 64  # deeper JSON is de-identified as text (walking it would exhaust the stack)
 
 
 @dataclass
@@ -73,12 +74,31 @@ def _dumps(value: Any, *, indent: int | None = None) -> str:
     return text
 
 
-def _parse_line(raw: bytes) -> tuple[bool, Any]:
-    """(True, record) for a JSON line, (False, text) for anything else."""
+def _nested_within(value: Any, limit: int = MAX_NESTING) -> bool:
+    """True when no list or object lies deeper than `limit` (checked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth >= limit:
+                return False
+            stack.extend((child, depth + 1) for child in item)
+    return True
+
+
+def _parse(raw: bytes) -> tuple[bool, Any]:
+    """(True, value) for JSON this module can walk, (False, text) for anything else: not JSON,
+    numbers Python refuses (over 4300 digits), or nesting deeper than MAX_NESTING."""
     try:
-        return True, json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return False, raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        value = None
+    else:
+        if _nested_within(value):
+            return True, value
+    return False, raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
 
 
 def deidentify_document(value: Any, engine: Deidentifier) -> Any:
@@ -136,7 +156,7 @@ def _deidentify_lines(
         for raw in handle:
             if not raw.strip():
                 continue
-            parsed = _parse_line(raw)
+            parsed = _parse(raw)
             batch.append(parsed)
             records += 1
             batch_chars += len(raw)
@@ -153,11 +173,9 @@ def _deidentify_lines(
 def _deidentify_json(source: Path, writer: _HashingWriter, engine: Deidentifier) -> int:
     if source.stat().st_size > MAX_JSON_DOCUMENT_BYTES:
         raise ValueError(f"{source.name}: a .json file over {MAX_JSON_DOCUMENT_BYTES} bytes; use .jsonl")
-    raw = source.read_bytes()
-    try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        (masked,) = engine.deidentify_texts([raw.decode("utf-8", errors="surrogateescape")])
+    is_json, document = _parse(source.read_bytes())
+    if not is_json:
+        (masked,) = engine.deidentify_texts([document])
         writer.write(masked.encode("utf-8", errors="surrogateescape"))
         return 0
     writer.write(_dumps(deidentify_document(document, engine), indent=1).encode())

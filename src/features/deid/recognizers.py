@@ -30,8 +30,11 @@ FULLWIDTH_TO_ASCII = str.maketrans("０１２３４５６７８９＋－（）�
 
 # The anchor for phones, landlines, IDs and cards: 10 or more digits in a row, or groups of
 # digits where every group after the first has at least 3 ("+86 138 1234 5678",
-# "0755-82345678", "6222 0212 3456 7890"). Dates, times and prices never reach Python.
-_NUMBER_RUN = re.compile(r"[0-9０-９](?:[0-9０-９]{9,}[Xxｘ]?|[0-9０-９]{1,5}(?:[ \-－.][0-9０-９]{3,13})+)")
+# "1381234-5678", "0755-82345678", "6222 0212 3456 7890"). Dates, times and prices never
+# reach Python.
+_NUMBER_RUN = re.compile(
+    r"[0-9０-９](?:[0-9０-９]{9,}[XxＸｘ]?|[0-9０-９]{1,6}(?:[ \-－.][0-9０-９]{3,13})+)"
+)
 _IPV4_TAIL = re.compile(r"\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
 _PASSPORT_CANDIDATE = re.compile(r"[EGDSPHMK][A-Z]?[0-9]{7,8}")
 _SEPARATOR = re.compile(r"[ \-－.]")
@@ -49,7 +52,7 @@ _PLATE = re.compile(
 )
 _EMAIL_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 # a URL ends at whitespace, quotes or brackets, or at CJK text (Chinese rarely spaces around a link)
-_URL_BODY = re.compile(r"[^\s<>\"'{}|\\^`\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+_URL_BODY = re.compile(r"[^\s<>\"'{}|\\^`\u3000-\u303f\u3400-\u9fff\uff00-\uffef]{1,4096}")
 _URL_SCHEMES = ("http", "https", "ftp", "ftps", "ws", "wss")
 _URL_TRAILING = ".,;:!?)]}'\"*"
 
@@ -451,10 +454,14 @@ class Scanner:
             start = match.start()
             if start == 0 or (text[start - 1] not in _ASCII_WORD and text[start - 1] != "/"):
                 starts.append(start)
-        for start in starts:
+        covered = -1
+        for start in sorted(starts):
+            if start < covered:
+                continue  # inside the body of an earlier candidate: "www.www.www…" is read once
             body = _URL_BODY.match(text, start)
             if body is None:
                 continue
+            covered = body.end()
             url = body.group().rstrip(_URL_TRAILING)
             host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
             host = host.rsplit("@", 1)[-1]
@@ -478,8 +485,9 @@ class Scanner:
                 end < len(text) and text[end] in _ASCII_WORD
             ):
                 continue
-            if candidate.count(":") < 2:
-                continue
+            groups = [group for group in candidate.split(":") if group]
+            if len(groups) < 2 or not any(c.isdigit() for c in candidate):
+                continue  # "::", "1::", "xs[::2]", "a::b": slicing and scope syntax, not addresses
             try:
                 address = ipaddress.IPv6Address(candidate)
             except ValueError:

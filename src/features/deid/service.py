@@ -317,6 +317,8 @@ def run_job(
         source = session.get(Dataset, job.dataset_id)
         output = session.get(Dataset, job.output_dataset_id)
         if source is None or output is None:
+            if output is not None:
+                session.delete(output)
             _finish(job, error="the source or output dataset was deleted before the job ran")
             return
         # an attempt cut short by a restart starts over: drop what it wrote

@@ -313,3 +313,13 @@ def test_link_and_unlink_a_training_config(client: TestClient) -> None:
         f"/v1/datasets/{dataset_id}", json={"train_config": bobs.json()["id"]}, headers=ALICE
     )
     assert refused.status_code == 404
+
+
+def test_lines_python_cannot_parse_are_invalid_records_not_errors(client: TestClient) -> None:
+    dataset_id = new_dataset(client)
+    content = jsonl(OPENAI) + b'{"n": ' + b"9" * 5000 + b"}\n" + b"[" * 100_000 + b"\n"
+    response = upload(client, dataset_id, "odd.jsonl", content)
+    assert response.status_code == 201, response.text
+    validation = client.get(f"/v1/datasets/{dataset_id}", headers=ALICE).json()["files"][0]["validation"]
+    assert validation["valid_conversations"] == 1
+    assert [e["line"] for e in validation["errors"]] == [2, 3]

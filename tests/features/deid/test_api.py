@@ -310,10 +310,16 @@ def test_text_that_is_not_unicode_is_422(client: TestClient) -> None:
 
 
 def test_lines_that_are_not_json_or_not_utf8_are_still_masked(client: TestClient) -> None:
+    deep = "[" * 500 + '"13712345678"' + "]" * 500
     content = (
         jsonl(*RECORDS)
         + b'{"text": "lone \\udaec surrogate, phone 13812345678"}\n'
         + b"raw \xff\xfe bytes and 13912345678\n"
+        + deep.encode()
+        + b"\n"
+        + b'{"n": '
+        + b"9" * 5000
+        + b', "t": "13612345678"}\n'
     )
     source_id = upload_dataset(client, "odd.jsonl", content)
     job = wait_for_job(
@@ -323,6 +329,9 @@ def test_lines_that_are_not_json_or_not_utf8_are_still_masked(client: TestClient
     lines = output_records(client, job["output_dataset_id"])[1].split(b"\n")
     assert json.loads(lines[2]) == {"text": "lone \udaec surrogate, phone <PHONE_1>"}
     assert lines[3] == b"raw \xff\xfe bytes and <PHONE_2>"
+    # too deep to walk, or a number Python refuses: de-identified as text, not a failed job
+    assert lines[4] == ("[" * 500 + '"<PHONE_3>"' + "]" * 500).encode()
+    assert lines[5] == b'{"n": ' + b"9" * 5000 + b', "t": "<PHONE_4>"}'
 
 
 def test_a_job_cut_short_starts_over_and_writes_each_file_once(client: TestClient) -> None:

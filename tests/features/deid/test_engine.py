@@ -160,3 +160,19 @@ def test_dictionary_types_follow_their_rule(operator: Operator) -> None:
         assert re.fullmatch("[\u4e00-\u9fff]{2}来了", out) and out != "张三来了"
     else:
         assert out == expected[operator]
+
+
+def test_pseudonyms_stay_distinct_when_the_space_of_fakes_is_small() -> None:
+    names = [f"Person{i}" for i in range(52)] + ["Alex", "Blake"]  # two of them are fake names too
+    compiled = CompiledPolicy.build(
+        policy_id="p",
+        rules={"PERSON": OperatorRule(Operator.pseudonymize)},
+        allow_list=[],
+        dictionary={"PERSON": names},
+        secret=SECRET,
+    )
+    engine = Deidentifier(compiled, seed=1, keep_mapping=True)
+    fakes = [r.text for r in engine.deidentify_many(names)]
+    assert len(set(fakes)) == len(names)
+    assert not any(fake == name for fake, name in zip(fakes, names, strict=True))
+    assert {entry.original for entry in engine.mapping.values()} == set(names)

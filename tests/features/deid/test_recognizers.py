@@ -25,6 +25,8 @@ CASES: list[tuple[str, list[tuple[str, str]]]] = [
     ("电话86-138-1234-5678。", [("PHONE", "86-138-1234-5678")]),
     ("全角１３８１２３４５６７８号码", [("PHONE", "１３８１２３４５６７８")]),
     ("Tel:19912345678", [("PHONE", "19912345678")]),
+    ("call 1381234-5678", [("PHONE", "1381234-5678")]),
+    ("call 1381234 5678", [("PHONE", "1381234 5678")]),
     ("2026-03-06 13812345678", [("PHONE", "13812345678")]),
     ("1.13812345678\n2.13912345678", [("PHONE", "13812345678"), ("PHONE", "13912345678")]),
     ("内部编号813812345678不是手机", []),  # inside a longer digit run
@@ -48,6 +50,7 @@ CASES: list[tuple[str, list[tuple[str, str]]]] = [
     # resident IDs
     ("身份证11010519491231002X，", [("ID_CARD", "11010519491231002X")]),
     ("id 11010519491231002x ok", [("ID_CARD", "11010519491231002x")]),
+    ("全角１１０１０５１９４９１２３１００２Ｘ", [("ID_CARD", "１１０１０５１９４９１２３１００２Ｘ")]),
     ("身份证440304199001010011", [("ID_CARD", "440304199001010011")]),
     ("320102198511112346号", [("ID_CARD", "320102198511112346")]),
     ("旧证110105491231002", [("ID_CARD", "110105491231002")]),  # 15-digit legacy form
@@ -84,11 +87,16 @@ CASES: list[tuple[str, list[tuple[str, str]]]] = [
     ("::ffff:192.168.1.1", [("IP_ADDRESS", "::ffff:192.168.1.1")]),
     ("at 12:30:45 we met", []),
     ("a::b::c", []),
+    ("print(xs[::2])", []),  # slicing, not an address
+    ("s[::-1] and b[1::]", []),
+    ("foo :: Int", []),
     # URLs
     ("见https://example.com/a?b=1，好", [("URL", "https://example.com/a?b=1")]),
     ("visit http://192.168.0.1:8080/x.", [("URL", "http://192.168.0.1:8080/x")]),
     ("www.example.org/path", [("URL", "www.example.org/path")]),
     ("(see https://example.com/x)", [("URL", "https://example.com/x")]),
+    ("www.a.com and www.b.org", [("URL", "www.a.com"), ("URL", "www.b.org")]),
+    ("www.www.www.www", [("URL", "www.www.www.www")]),
     ("file://etc", []),
     ("https://nohost", []),
     # passports
