@@ -1,7 +1,8 @@
-"""Both example scripts run to the end against a live server with the tiny model."""
+"""The example scripts run to the end against a live server with the tiny model."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -52,3 +53,25 @@ def test_advanced_usage_all(start_live_server, training_file: Path) -> None:
     assert "log lines; job succeeded" in out
     assert "after cancel: ['cancelled', 'cancelled', 'cancelled']" in out
     assert "ETA" in out and "done: succeeded" in out
+
+
+def test_deid_then_tune(start_live_server, tmp_path: Path) -> None:
+    from tests.features.tunings.conftest import chat_jsonl
+
+    training_file = tmp_path / "chats.jsonl"
+    pii = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "call 13812345678"},
+                {"role": "assistant", "content": "ok"},
+            ]
+        }
+    )
+    training_file.write_bytes(chat_jsonl() + (pii + "\n").encode() * 4)
+    result = run_example("deid_then_tune.py", start_live_server(), training_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "客户张三 手机<PHONE_1> 邮箱<EMAIL_1>" in out
+    assert "de-identified 20 records: {'PHONE': 4}" in out
+    assert "13812345678" not in out.split("de-identified", 1)[1]
+    assert "tuning on the clean copy: succeeded" in out
