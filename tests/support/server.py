@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -56,3 +58,29 @@ def wait_until_healthy(process: subprocess.Popen[str], port: int, timeout: float
         except httpx.HTTPError:
             time.sleep(0.1)
     raise AssertionError("server did not become healthy in time")
+
+
+@contextlib.contextmanager
+def live_server(database_url: str, workdir: Path, **extra: str) -> Iterator[str]:
+    """A server on a free port with its data under `workdir/data`; yields its base URL.
+
+    On the way out it stops the server (TERM, then KILL) and empties the tables.
+    """
+    port = free_port()
+    env = server_env(database_url, port, TUNING_DATA_DIR=str(workdir / "data"), **extra)
+    process = start_server(env, workdir)
+    try:
+        wait_until_healthy(process, port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        if process.poll() is None:
+            process.kill()
+        from src.storage import Store
+        from tests.conftest import clear_tables
+
+        store = Store(database_url, pool_size=1)
+        clear_tables(store)
+        store.dispose()

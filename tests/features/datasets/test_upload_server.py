@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.data import big_jsonl
-from tests.support.server import free_port, server_env, start_server, wait_until_healthy
+from tests.support.server import live_server
 
 pytestmark = pytest.mark.slow
 KEY = "test-admin-key-000"
@@ -23,28 +22,8 @@ BOUNDARY = "----tuningtestboundary"
 
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    data_dir = tmp_path / "data"
-    process = start_server(server_env(database_url, port, TUNING_DATA_DIR=str(data_dir)), tmp_path)
-    try:
-        wait_until_healthy(process, port)
-        yield f"http://127.0.0.1:{port}", data_dir
-    finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=30)
-        if process.poll() is None:
-            process.kill()
-        _cleanup(database_url)
-
-
-def _cleanup(database_url: str) -> None:
-    from src.storage import Store
-    from tests.conftest import clear_tables
-
-    store = Store(database_url, pool_size=1)
-    clear_tables(store)
-    store.dispose()
+    with live_server(database_url, tmp_path) as base:
+        yield base, tmp_path / "data"
 
 
 def api(base: str) -> httpx.Client:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +11,7 @@ import httpx
 import pytest
 
 from bench.deid_corpus import corpus
-from tests.support.server import free_port, server_env, start_server, wait_until_healthy
+from tests.support.server import live_server
 
 pytestmark = pytest.mark.slow
 KEY = "test-admin-key-000"
@@ -21,23 +19,8 @@ KEY = "test-admin-key-000"
 
 @pytest.fixture
 def base_url(tmp_path: Path, database_url: str) -> Iterator[str]:
-    port = free_port()
-    process = start_server(server_env(database_url, port, TUNING_DATA_DIR=str(tmp_path / "data")), tmp_path)
-    try:
-        wait_until_healthy(process, port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=30)
-        if process.poll() is None:
-            process.kill()
-        from src.storage import Store
-        from tests.conftest import clear_tables
-
-        store = Store(database_url, pool_size=1)
-        clear_tables(store)
-        store.dispose()
+    with live_server(database_url, tmp_path) as base:
+        yield base
 
 
 def test_large_request_does_not_stall_other_requests(base_url: str) -> None:
