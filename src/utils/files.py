@@ -7,6 +7,16 @@ import tempfile
 from pathlib import Path
 
 
+def replace_durably(source: Path, target: Path) -> None:
+    """Rename an fsynced file into place and fsync its directory, so the rename survives a crash."""
+    os.replace(source, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def write_file_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Write `data` to `path` so readers see the old file or the whole new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -17,7 +27,7 @@ def write_file_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        replace_durably(Path(tmp_name), path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from src.features.datasets.formats import SUPPORTED_SUFFIXES
+from src.utils.files import replace_durably
 from src.utils.ids import new_uuid7
 from src.utils.paths import safe_filename
 
@@ -126,12 +127,7 @@ class TempFileSink:
         os.fsync(self._handle.fileno())
         self._handle.close()
         self._handle = None
-        os.replace(self.temp_path, final_path)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_durably(self.temp_path, final_path)
 
     def discard(self) -> None:
         if self._handle is not None:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from src.features.datasets.formats import MAX_JSON_ARRAY_BYTES
 from src.features.deid.engine import Deidentifier
 
 BATCH_CHARS = 256 * 1024  # text handed to the engine at once
 BATCH_RECORDS = 2048
-MAX_JSON_DOCUMENT_BYTES = 512 * 1024**2
 MAX_NESTING = 64  # deeper JSON is de-identified as text (walking it would exhaust the stack)
 
 
@@ -171,8 +171,8 @@ def _deidentify_lines(
 
 
 def _deidentify_json(source: Path, writer: _HashingWriter, engine: Deidentifier) -> int:
-    if source.stat().st_size > MAX_JSON_DOCUMENT_BYTES:
-        raise ValueError(f"{source.name}: a .json file over {MAX_JSON_DOCUMENT_BYTES} bytes; use .jsonl")
+    if source.stat().st_size > MAX_JSON_ARRAY_BYTES:
+        raise ValueError(f"{source.name}: a .json file over {MAX_JSON_ARRAY_BYTES} bytes; use .jsonl")
     is_json, document = _parse(source.read_bytes())
     if not is_json:
         (masked,) = engine.deidentify_texts([document])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 from collections import OrderedDict
@@ -41,6 +40,7 @@ from src.models.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from src.storage import Store
 from src.storage.tables import Dataset, DatasetFile, DeidJob, DeidPolicy
 from src.storage.types import utcnow
+from src.utils.files import replace_durably
 from src.utils.ids import new_uuid7
 
 logger = logging.getLogger(__name__)
@@ -391,7 +391,7 @@ def _deidentify_one(
     final_name = f"{upload_id}_{name}"
     try:
         result = deidentify_file(files.path(source_id, stored_name), temp, engine, should_stop=should_stop)
-        os.replace(temp, files.path(output_id, final_name))
+        replace_durably(temp, files.path(output_id, final_name))
     finally:
         temp.unlink(missing_ok=True)
     with store.session_scope() as session:
