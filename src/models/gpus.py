@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from src.models.common import ApiModel
 
 
@@ -18,7 +20,10 @@ class GpuRead(ApiModel):
     memory_total_mib: int | None
     memory_used_mib: int | None
     utilization_percent: int | None
-    holder: GpuHolder | None
+    held: bool = Field(description="true while a run or deployment holds the GPU")
+    holder: GpuHolder | None = Field(
+        description="what holds it; null when free or when another owner holds it (user keys)"
+    )
 
 
 class GpuList(ApiModel):

@@ -6,10 +6,22 @@ import shutil
 from pathlib import Path
 
 from app.config import TrainingSettings
+from src.utils.child_env import DEFAULT_ENV_ALLOWLIST
 from tests.support.data import OPENAI, jsonl
 
 FAKE_TRAIN = Path(__file__).with_name("fake_train.sh")
 COMMAND = ["sh", "fake_train.sh", "{training_yaml}"]
+# the scripted trainer's knobs, allowed on top of the service's default allow-list
+FAKE_ENV = [
+    "FAKE_STEPS",
+    "FAKE_SLEEP",
+    "FAKE_EXIT",
+    "FAKE_HANG",
+    "FAKE_IGNORE_TERM",
+    "FAKE_LINES",
+    "FAKE_MARK",
+    "FAKE_OOM",
+]
 
 
 def make_training_dir(root: Path) -> Path:
@@ -34,6 +46,7 @@ def training_settings(root: Path, **overrides: object) -> TrainingSettings:
         "monitor_interval": 0.1,
         "cancel_grace": 2.0,
         "gpus": [],
+        "env_allowlist": [*DEFAULT_ENV_ALLOWLIST, *FAKE_ENV],
     }
     values.update(overrides)
     return TrainingSettings(**values)  # type: ignore[arg-type]

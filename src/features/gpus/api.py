@@ -13,17 +13,15 @@ router = APIRouter(prefix="/v1", tags=["gpus"], responses=error_responses(401))
 
 
 @router.get("/gpus", response_model=GpuList)
-def list_gpus(session: ReadSessionDep, _principal: PrincipalDep, settings: SettingsDep) -> GpuList:
-    """Every GPU with the run or deployment that holds it."""
-    held = service.holders(session)
-    gpus = service.inventory(settings.training.gpus)
+def list_gpus(session: ReadSessionDep, principal: PrincipalDep, settings: SettingsDep) -> GpuList:
+    """Every GPU with what holds it; a user key sees ids of its own runs and deployments only."""
+    held = service.visible_holders(session, owner_scope=principal.owner_scope)
     data = [
-        GpuRead(
-            **vars(gpu),
-            holder=GpuHolder(type=held[gpu.id].holder_type, id=held[gpu.id].holder_id)
-            if gpu.id in held
-            else None,
-        )
-        for gpu in gpus
+        GpuRead(**vars(gpu), held=gpu.id in held, holder=_holder(held.get(gpu.id)))
+        for gpu in service.inventory(settings.training.gpus)
     ]
     return GpuList(source="nvml" if service.nvml_inventory() is not None else "settings", data=data)
+
+
+def _holder(visible: tuple[str, str] | None) -> GpuHolder | None:
+    return GpuHolder(type=visible[0], id=visible[1]) if visible else None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from src.storage.tables import GpuLease
+from src.storage.tables import Deployment, GpuLease, Run
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +82,45 @@ def release(session: Session, *, holder_type: str, holder_id: str) -> None:
     )
 
 
-def describe_holders(session: Session) -> str:
-    """'0: run run-…, 1: deployment dep-…' for error messages."""
+def holder_owners(session: Session, leases: list[GpuLease]) -> dict[tuple[str, str], str]:
+    """The owner of each (holder_type, holder_id), in two queries whatever the number of leases."""
+    run_ids = [lease.holder_id for lease in leases if lease.holder_type == "run"]
+    deployment_ids = [lease.holder_id for lease in leases if lease.holder_type == "deployment"]
+    owners: dict[tuple[str, str], str] = {}
+    if run_ids:
+        for run_id, owner in session.execute(select(Run.id, Run.owner).where(Run.id.in_(run_ids))):
+            owners[("run", run_id)] = owner
+    if deployment_ids:
+        rows = session.execute(
+            select(Deployment.id, Deployment.owner).where(Deployment.id.in_(deployment_ids))
+        )
+        for deployment_id, owner in rows:
+            owners[("deployment", deployment_id)] = owner
+    return owners
+
+
+def visible_holders(session: Session, *, owner_scope: str | None) -> dict[str, tuple[str, str] | None]:
+    """Each held GPU with (holder type, id) when the caller may see the holder, else None.
+
+    `owner_scope` None is an admin: every holder shows. A user sees only its own
+    runs and deployments; another owner's hold is None ("held by another owner").
+    """
     held = holders(session)
+    owners = holder_owners(session, list(held.values())) if owner_scope is not None else {}
+    visible: dict[str, tuple[str, str] | None] = {}
+    for gpu_id, lease in held.items():
+        key = (lease.holder_type, lease.holder_id)
+        visible[gpu_id] = key if owner_scope is None or owners.get(key) == owner_scope else None
+    return visible
+
+
+def describe_holders(session: Session, *, owner_scope: str | None = None) -> str:
+    """'0: run run-…, 1: held by another owner' for messages; ids only of what the caller may see."""
+    visible = visible_holders(session, owner_scope=owner_scope)
     return (
-        ", ".join(f"{gpu}: {lease.holder_type} {lease.holder_id}" for gpu, lease in sorted(held.items()))
+        ", ".join(
+            f"{gpu}: {holder[0]} {holder[1]}" if holder else f"{gpu}: held by another owner"
+            for gpu, holder in sorted(visible.items())
+        )
         or "none"
     )

@@ -34,6 +34,7 @@ from src.models.runs import FailureCause, RunStatus
 from src.storage import Store
 from src.storage.tables import Run, RunArtifact, RunLog, RunMetric
 from src.storage.types import utcnow
+from src.utils.child_env import FORBIDDEN_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class RunEngine:
                     _set_reason(run, f"waiting for a run slot ({self.settings.max_concurrent_runs} running)")
                     continue
                 if run.gpus_requested > len(free):
-                    held = gpus_service.describe_holders(session)
+                    held = gpus_service.describe_holders(session, owner_scope=run.owner)
                     _set_reason(run, f"waiting for {run.gpus_requested} free GPU(s); held: {held}")
                     continue
                 taken, free = free[: run.gpus_requested], free[run.gpus_requested :]
@@ -189,7 +190,9 @@ class RunEngine:
 
     def _spec(self, run: Run) -> LaunchSpec:
         exec_workspace = self.layout.exec_path(run.executor, f"runs/{run.id}")
-        env = {**(self.settings.base_env if run.executor == "local" else {}), **run.env}
+        # admission refused these already; a row written before the rule existed must not slip through
+        user_env = {name: value for name, value in run.env.items() if not FORBIDDEN_ENV.match(name)}
+        env = {**(self.settings.base_env if run.executor == "local" else {}), **user_env}
         env.update(
             {
                 "TUNING_RUN_ID": run.id,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import posixpath
 import re
 import shutil
 from pathlib import Path
 
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from src.features.auth.service import Principal
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles
 from src.features.runs.workspace import TrainingLayout, create_workspace, fill_placeholders, link_or_copy
+from src.features.runs.yaml_paths import YamlPathRefused, confine_paths
 from src.features.train_configs import service as train_configs_service
 from src.features.train_configs.service import ConfigFiles
 from src.features.train_configs.yaml_checks import YamlRejected, load_training_yaml
@@ -33,10 +34,10 @@ from src.models.runs import (
 from src.storage.paging import keyset_page
 from src.storage.tables import Dataset, Project, Run, RunArtifact, RunLog, RunMetric, TrainConfig
 from src.storage.types import utcnow
+from src.utils.child_env import EnvRefused, check_user_env, masked_env
 from src.utils.ids import new_uuid7
 from src.utils.paths import is_safe_relative_path, resolve_inside
 
-RESERVED_ENV = re.compile(r"^(TUNING_.*|CUDA_VISIBLE_DEVICES|NVIDIA_VISIBLE_DEVICES|TRAINING_DB_URL)$")
 MAX_LOG_LINE = 65536
 
 
@@ -62,7 +63,11 @@ def _is_object_id(value: str) -> bool:
 
 
 def _training_file(layout: TrainingLayout, relative: str, *, what: str) -> Path:
-    """A file or folder under the training directory, or 400 naming what is missing."""
+    """A file or folder of the shared training directory, or 400 naming what is wrong.
+
+    The workspaces directory (`runs/`) holds every owner's runs, so neither it,
+    anything inside it, nor the whole training directory can be named.
+    """
     if not is_safe_relative_path(relative):
         raise Invalid(
             f"{what} {relative!r} must be a relative path inside the training directory", param=what
@@ -71,6 +76,13 @@ def _training_file(layout: TrainingLayout, relative: str, *, what: str) -> Path:
         path = resolve_inside(layout.training_dir, relative)
     except ValueError as exc:
         raise Invalid(f"{what} {relative!r} leaves the training directory", param=what) from exc
+    root = layout.training_dir.resolve()
+    if path == root or path.is_relative_to(root / "runs"):
+        raise Invalid(
+            f"{what} {relative!r} names the whole training directory or the run workspaces; "
+            f"name an uploaded {what} or a path in the shared training directory",
+            param=what,
+        )
     if not path.exists():
         raise Invalid(
             f"{what} {relative!r} not found: no uploaded {what} with that id "
@@ -124,10 +136,11 @@ def _resolve_inputs(
     return inputs
 
 
-def _check_env(env: dict[str, str]) -> None:
-    reserved = sorted(name for name in env if RESERVED_ENV.match(name))
-    if reserved:
-        raise Invalid(f"env may not set {', '.join(reserved)}: the service sets these", param="env")
+def _check_env(env: dict[str, str], *, allowed: tuple[str, ...]) -> None:
+    try:
+        check_user_env(env, allowed=allowed)
+    except EnvRefused as exc:
+        raise Invalid(str(exc), param=f"env.{exc.name}", code="env_refused") from exc
 
 
 def create(
@@ -156,25 +169,20 @@ def create(
     gpus = layout.default_gpus if data.gpus is None else data.gpus
     if gpus > len(layout.gpu_ids):
         raise Invalid(f"the run asks for {gpus} GPU(s) but this host has {len(layout.gpu_ids)}", param="gpus")
-    _check_env(data.env)
+    _check_env(data.env, allowed=layout.env_allowlist)
     inputs = _resolve_inputs(session, project=project, principal=principal, data=data, layout=layout)
 
     run_id = new_run_id()
     workspace = layout.host_workspace(run_id)
     create_workspace(workspace)
     try:
-        exec_dataset, exec_config = _stage(
-            workspace,
-            inputs,
-            layout=layout,
-            executor=executor,
-            dataset_files=dataset_files,
-            config_files=config_files,
-        )
-        output_exec = _output_dir(
-            workspace, inputs, layout=layout, executor=executor, in_workspace=in_workspace
-        )
         exec_workspace = layout.exec_path(executor, f"runs/{run_id}")
+        exec_dataset = _stage_dataset(
+            workspace, inputs, layout=layout, executor=executor, dataset_files=dataset_files
+        )
+        exec_config, output_exec = _stage_config(
+            workspace, inputs, layout=layout, executor=executor, config_files=config_files
+        )
         argv = fill_placeholders(
             command_template or layout.command,
             {
@@ -211,57 +219,46 @@ def create(
     return run
 
 
-def _stage(
-    workspace: Path,
-    inputs: _Inputs,
-    *,
-    layout: TrainingLayout,
-    executor: str,
-    dataset_files: DatasetFiles,
-    config_files: ConfigFiles,
-) -> tuple[str, str]:
-    """Stage uploaded data and config in the workspace; returns their paths as the process sees them."""
-    run_dir = f"runs/{workspace.name}"
+def _stage_dataset(
+    workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str, dataset_files: DatasetFiles
+) -> str:
+    """Link an uploaded dataset's valid files into the workspace; returns the path the process sees."""
     if inputs.dataset is not None:
         for file in inputs.dataset.files:
             if file.status == FileStatus.valid.value:
                 link_or_copy(
                     dataset_files.path(inputs.dataset.id, file.stored_name), workspace / "data" / file.name
                 )
-        exec_dataset = layout.exec_path(executor, f"{run_dir}/data")
-    else:
-        assert inputs.dataset_path is not None and inputs.dataset_ref is not None
-        exec_dataset = layout.exec_path(executor, inputs.dataset_ref)
-    if inputs.config is not None:
-        shutil.copyfile(config_files.path(inputs.config.id), workspace / "train.yaml")
-        exec_config = layout.exec_path(executor, f"{run_dir}/train.yaml")
-    else:
-        assert inputs.config_ref is not None
-        exec_config = layout.exec_path(executor, inputs.config_ref)
-    return exec_dataset, exec_config
+        return layout.exec_path(executor, f"runs/{workspace.name}/data")
+    assert inputs.dataset_path is not None and inputs.dataset_ref is not None
+    return layout.exec_path(executor, inputs.dataset_ref)
 
 
-def _output_dir(
-    workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str, in_workspace: bool = False
-) -> str:
-    """The YAML's output_dir resolved against the working directory, else <workspace>/output."""
-    yaml_path = workspace / "train.yaml" if inputs.config is not None else inputs.config_path
-    assert yaml_path is not None
+def _stage_config(
+    workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str, config_files: ConfigFiles
+) -> tuple[str, str]:
+    """Write the run's own copy of its YAML, with every path it writes to inside the workspace.
+
+    Returns the staged YAML and the output directory, as the process sees them.
+    """
+    source = config_files.path(inputs.config.id) if inputs.config is not None else inputs.config_path
+    assert source is not None
     try:
-        document = load_training_yaml(yaml_path.read_bytes())
+        document = load_training_yaml(source.read_bytes())
+        exec_workspace = layout.exec_path(executor, f"runs/{workspace.name}")
+        document = confine_paths(
+            document, exec_workspace=exec_workspace, exec_runs_root=layout.exec_path(executor, "runs")
+        )
     except YamlRejected as exc:
         raise Invalid(
             f"train_config {inputs.config_ref!r} cannot be used: {exc}", param="train_config"
         ) from exc
-    output_dir = document.get("output_dir")
-    if isinstance(output_dir, str) and output_dir.strip():
-        base = (
-            layout.exec_path(executor, f"runs/{workspace.name}")
-            if in_workspace
-            else layout.exec_workdir(executor)
-        )
-        return posixpath.normpath(posixpath.join(base, output_dir))
-    return layout.exec_path(executor, f"runs/{workspace.name}/output")
+    except YamlPathRefused as exc:
+        raise Invalid(
+            f"train_config {inputs.config_ref!r}: {exc}", param="train_config", code="config_path_refused"
+        ) from exc
+    (workspace / "train.yaml").write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    return f"{exec_workspace}/train.yaml", str(document["output_dir"])
 
 
 def get(session: Session, *, run_id: str, principal: Principal) -> Run:
@@ -325,7 +322,7 @@ def to_read(session: Session, *, run: Run) -> RunRead:
         train_config=run.train_config_ref,
         gpus=run.gpus_requested,
         gpu_ids=run.gpu_ids,
-        env=run.env,
+        env=masked_env(run.env),
         note=run.note,
         command=run.command,
         workspace=run.workspace,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.features.runs.executors import WRAPPER_NAME, WRAPPER_SOURCE
+from src.utils.child_env import DEFAULT_ENV_ALLOWLIST
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class TrainingLayout:
     default_executor: str
     gpu_ids: list[str]
     default_gpus: int
+    env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
 
     def host_workspace(self, run_id: str) -> Path:
         return self.training_dir.resolve() / "runs" / run_id

@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import yaml
 from fastapi.testclient import TestClient
 
 from tests.conftest import BOB_KEY, bearer
@@ -32,7 +33,7 @@ def test_run_succeeds_with_progress_metrics_logs_and_artifacts(runs_client) -> N
     client = runs_client()
     run = start_run(client, {"env": {"FAKE_STEPS": "4"}, "note": "first try"})
     assert run["status"] == "pending" and run["queue_position"] == 1
-    assert run["command"][:2] == ["sh", "fake_train.sh"] and run["command"][2].endswith("configs/sft.yaml")
+    assert run["command"][:2] == ["sh", "fake_train.sh"] and run["command"][2].endswith(f"runs/{run['id']}/train.yaml")
     done = wait_for_status(client, run["id"])
     assert done["status"] == "succeeded", done
     assert (done["progress"], done["current_step"], done["total_steps"], done["epoch"]) == (1.0, 4, 4, 4.0)
@@ -165,8 +166,8 @@ def test_admission_names_what_is_missing(runs_client) -> None:
         ({"dataset": "../outside"}, "dataset"),
         ({"train_config": "configs/nope.yaml"}, "train_config"),
         ({"train_config": "/etc/passwd"}, "train_config"),
-        ({"env": {"TUNING_API_KEYS": "x"}}, "env"),
-        ({"env": {"CUDA_VISIBLE_DEVICES": "0"}}, "env"),
+        ({"env": {"TUNING_API_KEYS": "x"}}, "env.TUNING_API_KEYS"),
+        ({"env": {"CUDA_VISIBLE_DEVICES": "0"}}, "env.CUDA_VISIBLE_DEVICES"),
     ]
     for body, param in cases:
         response = client.post("/projects/demo/runs", json=body, headers=ALICE)
@@ -192,9 +193,13 @@ def test_uploaded_dataset_and_config_are_staged(runs_client) -> None:
     run = start_run(client, {"dataset": dataset_id, "train_config": config["id"], "env": {"FAKE_STEPS": "1"}})
     workspace = Path(run["workspace"])
     assert (workspace / "data" / "chat.jsonl").read_bytes() == jsonl(OPENAI)
-    assert (workspace / "train.yaml").read_text() == "stage: sft\noutput_dir: out\n"
+    # the run's own copy of the YAML, its output_dir re-rooted into the workspace
+    assert yaml.safe_load((workspace / "train.yaml").read_text()) == {
+        "stage": "sft",
+        "output_dir": str(workspace / "out"),
+    }
     assert run["command"][2] == str(workspace / "train.yaml")
-    assert run["output_dir"].endswith("/out")  # output_dir from the YAML, against the working directory
+    assert run["output_dir"] == str(workspace / "out")
     assert wait_for_status(client, run["id"])["status"] == "succeeded"
     assert client.delete(f"/v1/datasets/{dataset_id}", headers=ALICE).status_code == 200
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.server import free_port, server_env, start_server, wait_until_healthy
-from tests.support.training import COMMAND, make_training_dir
+from tests.support.training import COMMAND, FAKE_ENV, make_training_dir
 
 pytestmark = pytest.mark.slow
 KEY = "test-admin-key-000"
@@ -40,6 +40,7 @@ def test_service_killed_mid_run_recovers_both_runs(tmp_path: Path, database_url:
         TUNING_TRAINING_WORKDIR=".",
         TUNING_TRAINING_COMMAND=json.dumps(COMMAND),
         TUNING_MONITOR_INTERVAL="0.2",
+        TUNING_ENV_ALLOWLIST=json.dumps(FAKE_ENV),
     )
     base = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
@@ -87,8 +88,8 @@ def test_service_killed_mid_run_recovers_both_runs(tmp_path: Path, database_url:
                     results[run["id"]] = current
             time.sleep(0.2)
         assert {r["status"] for r in results.values()} == {"succeeded"}, results
-        yaml = str(training.resolve() / "configs" / "sft.yaml")
         for run, steps in ((short, 3), (long, 9)):
+            yaml = str(training.resolve() / "runs" / run["id"] / "train.yaml")  # the run's staged copy
             lines = client.get(f"/runs/{run['id']}/logs?limit=1000").json()["data"]
             assert [line["line"] for line in lines] == expected_lines(run["id"], steps, yaml)
             assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
