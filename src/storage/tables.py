@@ -64,6 +64,8 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str] = mapped_column(String(64))
+    # set on the one project that holds an owner's tuning jobs: found by owner, never by name
+    tunings_owner: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     dataset_name: Mapped[str | None] = mapped_column(String(255))
     training_yaml_name: Mapped[str | None] = mapped_column(String(255))

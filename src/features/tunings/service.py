@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import shutil
@@ -19,13 +20,12 @@ from sqlalchemy.orm import Session
 from src.features.auth.service import Principal
 from src.features.datasets.uploads import DatasetFiles
 from src.features.models import service as models_service
-from src.features.projects import service as projects_service
 from src.features.runs import service as runs_service
 from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs import service as train_configs_service
 from src.features.train_configs.service import ConfigFiles
-from src.models.errors import Invalid, NotFound
-from src.models.projects import ProjectCreate
+from src.models.errors import Conflict, Invalid, NotFound
+from src.models.projects import ProjectStatus
 from src.models.runs import Executor, RunCreate, RunStatus
 from src.models.tunings import Hyperparameters, TuningCreate, TuningError, TuningJobRead, TuningMetrics
 from src.storage.tables import Project, Run, RunArtifact, RunMetric, TuningJob
@@ -95,14 +95,42 @@ def render_yaml(*, model_path: Path, params: Hyperparameters, seed: int | None) 
 
 
 def _owner_project(session: Session, *, principal: Principal) -> Project:
-    """The owner's project that holds their tuning runs, made on first use."""
-    name = ("tunings-" + re.sub(r"[^a-z0-9_-]", "-", principal.owner.lower()))[:63]
-    existing = session.scalar(select(Project).where(Project.name == name))
+    """The project that holds the caller's tuning runs, found by its owner and made on first use.
+
+    Never found by name: project names are global, so another owner could create any
+    name first. The name only labels it; a slug plus a digest of the owner keeps
+    `dave.x` and `Dave-X` apart, and a squatted name gets a random suffix.
+    """
+    owner = principal.owner
+    existing = session.scalar(select(Project).where(Project.tunings_owner == owner))
     if existing is not None:
         return existing
-    return projects_service.create(
-        session, principal=principal, data=ProjectCreate(name=name, description="runs of tuning jobs")
-    )
+    slug = re.sub(r"[^a-z0-9_-]", "-", owner.lower())[:40]
+    base = f"tunings-{slug}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
+    for name in (base, f"{base}-{secrets.token_hex(3)}", f"{base}-{secrets.token_hex(3)}"):
+        if session.scalar(select(Project.id).where(Project.name == name)) is not None:
+            continue
+        project = Project(
+            name=name,
+            description="runs of tuning jobs",
+            owner=owner,
+            tunings_owner=owner,
+            status=ProjectStatus.active.value,
+        )
+        session.add(project)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            if project in session:
+                session.expunge(project)
+            # a concurrent create of this owner's project won, or the name was just taken
+            existing = session.scalar(select(Project).where(Project.tunings_owner == owner))
+            if existing is not None:
+                return existing
+            continue
+        return project
+    raise Conflict("could not name the tuning project; try again", code="tunings_project_busy")
 
 
 def create(
