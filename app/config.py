@@ -224,6 +224,14 @@ class DeploymentSettings(BaseSettings):
     deploy_unhealthy_after: int = Field(default=3, ge=1, description="failed polls before `unhealthy`")
     deploy_stop_grace: float = Field(default=10.0, ge=0)
     deploy_start_timeout: float = Field(default=900.0, gt=0)
+    deploy_trust_remote_code: bool = Field(
+        default=False, description="let extra_args pass --trust-remote-code (runs the model's own Python)"
+    )
+    deploy_upstream_secret: str | None = Field(
+        default=None,
+        description="secret each model server's API key is derived from; unset = a key generated once "
+        "in the data directory (deploy-upstream.key)",
+    )
 
     @field_validator("deploy_command", mode="before")
     @classmethod

@@ -121,6 +121,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             interval=deployments.deploy_health_interval,
             unhealthy_after=deployments.deploy_unhealthy_after,
             start_timeout=deployments.deploy_start_timeout,
+            upstream_secret=app.state.deploy_setup.upstream_secret,
         )
         await anyio.to_thread.run_sync(app.state.deployment_manager.start)
     app.state.run_engine = None
@@ -169,6 +170,9 @@ def deploy_setup(settings: Settings, app: FastAPI) -> DeploySetup:
         models=app.state.tuning_setup.models,
         layout=app.state.training_layout,
         gpu_ids=app.state.training_layout.gpu_ids,
+        upstream_secret=deployments.deploy_upstream_secret
+        or load_or_create_key_file(settings.store.data_dir / "deploy-upstream.key"),
+        trust_remote_code=deployments.deploy_trust_remote_code,
     )
 
 

@@ -29,27 +29,28 @@ ACTIVE_DEPLOYMENT_STATUSES = frozenset(
     }
 )
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+# a name that becomes a command-line argument of the model server: no spaces, '=' or control characters
+SERVED_NAME = r"^[A-Za-z0-9][A-Za-z0-9._/:+-]*$"
 
 
 class DeploymentCreate(RequestModel):
     model_path: str | None = Field(
         default=None,
         max_length=1024,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
         examples=["models/qwen2.5"],
         description="a model directory under TUNING_MODEL_ROOTS (relative or absolute)",
     )
     run_id: str | None = Field(
         default=None, pattern=r"^run-[0-9a-f]{28}$", description="deploy this run's output"
     )
-    model_version: str | None = Field(default=None, max_length=128)
+    model_version: str | None = Field(default=None, max_length=128, pattern=SERVED_NAME)
     tags: list[Tag] = Field(default_factory=list, max_length=16)
     extra_args: str | None = Field(default=None, max_length=2000, examples=["--max-model-len 2048"])
     preferred_gpu: str | None = Field(default=None, max_length=32)
     gpu_count: int = Field(default=1, ge=0, le=16)
     health_path: str = Field(default="/health", max_length=255, pattern=r"^/[A-Za-z0-9/_.-]*$")
-    served_model_name: str | None = Field(
-        default=None, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$"
-    )
+    served_model_name: str | None = Field(default=None, max_length=255, pattern=SERVED_NAME)
 
 
 class DeploymentInfo(ApiModel):

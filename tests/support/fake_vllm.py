@@ -2,6 +2,9 @@
 
     python fake_vllm.py --model DIR --host H --port P --served-model-name NAME [extra args ignored]
 
+With a key (`--api-key KEY` or VLLM_API_KEY, as vLLM reads it), /v1/* answers 401 without
+`Authorization: Bearer KEY`; /health stays open, as in vLLM.
+
 Misbehaviour on request, through the environment: FAKE_SLOW_START (seconds before
 listening), FAKE_FAIL_HEALTH (health answers 503), FAKE_CRASH_AFTER (seconds, then exit 3).
 """
@@ -23,11 +26,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--served-model-name", required=True)
+    parser.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY"))
     args, unknown = parser.parse_known_args()
     print(f"fake vllm: model={args.model} name={args.served_model_name} extra={unknown}", flush=True)
     print(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}", flush=True)
     time.sleep(float(os.environ.get("FAKE_SLOW_START", "0")))
     name = args.served_model_name
+    api_key = args.api_key
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_: object) -> None:
@@ -41,7 +46,18 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(data)
 
+        def _refused(self) -> bool:
+            """vLLM's rule: a key guards every /v1 path and nothing else."""
+            if not api_key or not self.path.startswith("/v1"):
+                return False
+            if self.headers.get("Authorization") == f"Bearer {api_key}":
+                return False
+            self._json(401, {"error": "Unauthorized"})
+            return True
+
         def do_GET(self) -> None:
+            if self._refused():
+                return
             if self.path == "/health":
                 self._json(503 if os.environ.get("FAKE_FAIL_HEALTH") else 200, {})
             elif self.path == "/v1/models":
@@ -52,6 +68,8 @@ def main() -> None:
                 self._json(404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            if self._refused():
+                return
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
             if self.path not in ("/v1/completions", "/v1/chat/completions"):
                 self._json(404, {"error": "not found"})

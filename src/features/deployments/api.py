@@ -61,28 +61,31 @@ def create_deployment(
     body: DeploymentCreate, session: SessionDep, principal: PrincipalDep, setup: SetupDep
 ) -> DeploymentInfo:
     """Serve a model (a path under the model roots, or a run's output) on free GPUs and a free port."""
-    return service.to_info(service.create(session, principal=principal, data=body, setup=setup))
+    deployment = service.create(session, principal=principal, data=body, setup=setup)
+    return service.to_info(deployment, principal=principal, setup=setup)
 
 
 @router.get("", response_model=DeploymentList)
 def list_deployments(
     session: ReadSessionDep,
     principal: PrincipalDep,
+    setup: SetupDep,
     model: Annotated[str | None, Query(max_length=1024)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     status: DeploymentStatus | None = None,
 ) -> DeploymentList:
     """Deployments, newest first, filtered by model, tag or status."""
-    rows = service.list_all(session, principal=principal, model=model, tag=tag, status=status)
-    return DeploymentList(data=[service.to_info(d) for d in rows])
+    rows = service.list_all(session, principal=principal, setup=setup, model=model, tag=tag, status=status)
+    return DeploymentList(data=[service.to_info(d, principal=principal, setup=setup) for d in rows])
 
 
 @router.get("/{deployment_id}", response_model=DeploymentInfo)
 def get_deployment(
-    deployment_id: DeploymentId, session: ReadSessionDep, principal: PrincipalDep
+    deployment_id: DeploymentId, session: ReadSessionDep, principal: PrincipalDep, setup: SetupDep
 ) -> DeploymentInfo:
     """One deployment with its status, port, pid and command line."""
-    return service.to_info(service.get(session, deployment_id=deployment_id, principal=principal))
+    deployment = service.get(session, deployment_id=deployment_id, principal=principal)
+    return service.to_info(deployment, principal=principal, setup=setup)
 
 
 @router.delete("/{deployment_id}", response_model=DeploymentRemoved, responses=error_responses(503))
@@ -116,42 +119,40 @@ def deployment_logs(
 @router.post("/{deployment_id}/restart", response_model=DeploymentInfo, responses=error_responses(409, 503))
 def restart_deployment(
     deployment_id: DeploymentId,
-    session: SessionDep,
     principal: PrincipalDep,
     manager: ManagerDep,
     setup: SetupDep,
     request: Request,
 ) -> DeploymentInfo:
     """Stop the server and start a new one with the same model and settings."""
-    old = service.get(session, deployment_id=deployment_id, principal=principal)
-    manager.stop_deployment(old.id, grace=request.app.state.settings.deployments.deploy_stop_grace)
-    session.refresh(old)
-    body = DeploymentCreate(
-        model_path=old.model_path if old.run_id is None else None,
-        run_id=old.run_id,
-        model_version=old.model_version,
-        tags=old.tags,
-        extra_args=" ".join(old.extra_args) or None,
-        gpu_count=len(old.gpu_ids),
-        health_path=old.health_path,
-        served_model_name=old.served_model_name,
-    )
-    return service.to_info(service.create(session, principal=principal, data=body, setup=setup))
+    # no request session here: the manager's stop and create each commit on their own
+    grace = request.app.state.settings.deployments.deploy_stop_grace
+    restarted = manager.restart_deployment(deployment_id, principal=principal, setup=setup, grace=grace)
+    return service.to_info(restarted, principal=principal, setup=setup)
 
 
 @router.api_route("/{deployment_id}/v1/{path:path}", methods=["GET", "POST"], include_in_schema=False)
 async def proxy(
-    deployment_id: DeploymentId, path: str, request: Request, store: StoreDep, principal: PrincipalDep
+    deployment_id: DeploymentId,
+    path: str,
+    request: Request,
+    store: StoreDep,
+    principal: PrincipalDep,
+    setup: SetupDep,
 ) -> StreamingResponse:
     """Forward to the deployment's OpenAI-compatible API, streaming included."""
+    upstream_path = service.upstream_path(path)
     deployment = await anyio.to_thread.run_sync(_serving, store, deployment_id, principal)
     client = httpx.AsyncClient(base_url=deployment.base_url, timeout=httpx.Timeout(600, connect=5))
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+    api_key = service.upstream_key(setup.upstream_secret, deployment_id=deployment.id)
+    headers["Authorization"] = f"Bearer {api_key}"
     upstream = client.build_request(
         request.method,
-        f"/v1/{path}",
+        upstream_path,
         params=request.query_params,
         content=await request.body(),
-        headers={k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS},
+        headers=headers,
     )
     try:
         response = await client.send(upstream, stream=True)

@@ -11,7 +11,9 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy import select
 
+from src.features.auth.service import Principal
 from src.features.deployments import service
+from src.features.deployments.service import DeploySetup
 from src.models.deployments import DeploymentStatus
 from src.storage import Store
 from src.storage.tables import Deployment
@@ -21,13 +23,18 @@ logger = logging.getLogger(__name__)
 WATCHED = [DeploymentStatus.starting.value, DeploymentStatus.running.value, DeploymentStatus.unhealthy.value]
 
 
-def probe(deployment: Deployment, *, timeout: float = 5.0) -> str | None:
+Prober = Callable[[Deployment, str], str | None]  # (deployment, upstream key) -> problem or None
+
+
+def probe(deployment: Deployment, api_key: str, *, timeout: float = 5.0) -> str | None:
     """None when the server can serve: health 200, its model listed, a one-token completion works.
 
     vLLM's /health keeps answering 200 after its engine dies, so the completion is part of the probe.
+    /health needs no key; the /v1 calls carry the deployment's upstream key.
     """
+    headers = {"Authorization": f"Bearer {api_key}"}
     try:
-        with httpx.Client(base_url=deployment.base_url, timeout=timeout) as client:
+        with httpx.Client(base_url=deployment.base_url, timeout=timeout, headers=headers) as client:
             if client.get(deployment.health_path).status_code != 200:
                 return f"{deployment.health_path} did not answer 200"
             models = client.get("/v1/models").json().get("data", [])
@@ -52,9 +59,11 @@ class DeploymentManager:
         interval: float,
         unhealthy_after: int,
         start_timeout: float,
-        prober: Callable[[Deployment], str | None] = probe,
+        upstream_secret: str,
+        prober: Prober = probe,
     ) -> None:
         self.store = store
+        self.upstream_secret = upstream_secret
         self.interval = interval
         self.unhealthy_after = unhealthy_after
         self.start_timeout = start_timeout
@@ -116,7 +125,16 @@ class DeploymentManager:
             if deployment is None or deployment.status not in WATCHED:
                 return
             if deployment.pid is None:
-                process = service.launch(deployment)
+                try:
+                    process = service.launch(deployment, api_key=self._api_key(deployment.id))
+                except (OSError, ValueError) as exc:  # no such executable, a NUL in an argument
+                    service.mark_ended(
+                        session,
+                        deployment=deployment,
+                        status=DeploymentStatus.failed,
+                        error=f"the server could not be started: {exc.__class__.__name__}",
+                    )
+                    return
                 self._processes[deployment.id] = process
                 deployment.pid = process.pid
                 deployment.started_at = utcnow()
@@ -137,7 +155,7 @@ class DeploymentManager:
                     error=f"the server exited (code {exit_code}): {tail}",
                 )
                 return
-        problem = self.prober(deployment)
+        problem = self.prober(deployment, self._api_key(deployment_id))
         with self.store.session_scope() as session:
             deployment = session.get(Deployment, deployment_id)
             if deployment is None or deployment.status not in WATCHED:
@@ -163,6 +181,25 @@ class DeploymentManager:
             elif not starting and deployment.failed_polls >= self.unhealthy_after:
                 deployment.status = DeploymentStatus.unhealthy.value
                 deployment.error = problem
+
+    def _api_key(self, deployment_id: str) -> str:
+        return service.upstream_key(self.upstream_secret, deployment_id=deployment_id)
+
+    def restart_deployment(
+        self, deployment_id: str, *, principal: Principal, setup: DeploySetup, grace: float
+    ) -> Deployment:
+        """Stop the server, then place and record a new deployment with the same model and settings.
+
+        Each step is its own short transaction: the stop writes in its own session, so no caller may
+        hold a write transaction around it (on SQLite, BEGIN IMMEDIATE would make it wait on itself).
+        """
+        with self.store.session_scope(read_only=True) as session:
+            old = service.get(session, deployment_id=deployment_id, principal=principal)
+        self.stop_deployment(old.id, grace=grace)
+        with self.store.session_scope() as session:
+            return service.create(
+                session, principal=principal, data=service.restart_request(old), setup=setup
+            )
 
     def stop_deployment(self, deployment_id: str, *, grace: float) -> None:
         """TERM (then KILL after `grace`, or KILL at once) and release GPUs and port."""

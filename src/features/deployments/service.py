@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -12,14 +14,18 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, unquote
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
+from src.features.deployments.server_args import CONTROL_CHARACTERS, ArgsPolicy, check_extra_args
 from src.features.gpus import service as gpus_service
+from src.features.models import service as models_service
 from src.features.models.service import ModelSources
 from src.features.runs import service as runs_service
 from src.features.runs.workspace import TrainingLayout, fill_placeholders
@@ -34,8 +40,7 @@ from src.models.runs import RunStatus
 from src.storage.tables import Deployment, PortLease
 from src.storage.types import utcnow
 
-SHELL_SYNTAX = set(";|&$`<>\n(){}*?!")
-PLACEMENT_FLAGS = {"--host", "--port", "--tensor-parallel-size", "-tp", "--model", "--served-model-name"}
+UPSTREAM_KEY_ENV = "VLLM_API_KEY"  # vLLM reads its --api-key from here too; argv is world-readable in /proc
 
 
 @dataclass(frozen=True)
@@ -47,30 +52,47 @@ class DeploySetup:
     models: ModelSources
     layout: TrainingLayout
     gpu_ids: list[str]
+    upstream_secret: str = ""
+    trust_remote_code: bool = False
+
+    @cached_property
+    def shown_bases(self) -> list[PurePosixPath]:
+        """Where host paths are shown relative to, the most specific first."""
+        bases = [self.logs_dir.parent, self.layout.training_dir, *self.models.roots]
+        return sorted({PurePosixPath(base.resolve()) for base in bases}, key=lambda b: -len(b.parts))
+
+    @property
+    def args_policy(self) -> ArgsPolicy:
+        return ArgsPolicy(
+            model_roots=self.models.roots, template=self.command, trust_remote_code=self.trust_remote_code
+        )
 
 
 def new_deployment_id() -> str:
     return "dep-" + secrets.token_hex(6)
 
 
-def check_extra_args(extra_args: str | None, *, template: list[str]) -> list[str]:
-    """shlex-split extra arguments; refuse shell syntax and flags the service or the template sets."""
-    if not extra_args:
-        return []
-    if set(extra_args) & SHELL_SYNTAX:
-        raise Invalid(
-            "extra_args may not contain shell syntax (; | & $ ` < > and the like)", param="extra_args"
-        )
-    try:
-        tokens = shlex.split(extra_args)
-    except ValueError as exc:
-        raise Invalid(f"extra_args cannot be parsed: {exc}", param="extra_args") from exc
-    reserved = PLACEMENT_FLAGS | {t for t in template if t.startswith("-")}
-    for token in tokens:
-        flag = token.split("=", 1)[0]
-        if flag in reserved:
-            raise Invalid(f"extra_args may not set {flag}: the service sets it", param="extra_args")
-    return tokens
+def upstream_key(secret: str, *, deployment_id: str) -> str:
+    """The API key a deployment's server demands: derived from the service's secret, never stored or shown."""
+    return hmac.new(secret.encode(), f"deployment:{deployment_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def upstream_path(path: str) -> str:
+    """`/v1/<path>` with percent-escapes and dot segments resolved first; a path that leaves /v1 is a 404."""
+    decoded = path
+    for _ in range(4):  # %252e%252e is %2e%2e is ..
+        decoded, previous = unquote(decoded), decoded
+        if decoded == previous:
+            break
+    parts: list[str] = []
+    for part in PurePosixPath("/v1", decoded).parts[1:]:
+        if part != "..":
+            parts.append(part)
+        elif parts:
+            parts.pop()
+    if decoded != previous or parts[:1] != ["v1"] or "\\" in decoded or CONTROL_CHARACTERS.search(decoded):
+        raise NotFound("the proxy forwards only /v1/… paths", param="path", code="proxy_path")
+    return quote("/" + "/".join(parts), safe="/:@-._~!$&'()*+,;=")
 
 
 def _model_and_adapter(
@@ -82,12 +104,35 @@ def _model_and_adapter(
     if (path / "config.json").is_file() or not adapter.is_file():
         return path, None
     try:
-        base = Path(json.loads(adapter.read_text())["base_model_name_or_path"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Invalid(f"{path} holds a LoRA adapter without a usable base model", param="run_id") from exc
-    if not (base / "config.json").is_file():
-        raise Invalid(f"the adapter's base model {base} is not on this host", param="run_id")
-    return base.resolve(), path
+        base_name = json.loads(adapter.read_text())["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Invalid(
+            f"run {data.run_id} holds a LoRA adapter without a usable base model", param="run_id"
+        ) from exc
+    base = _adapter_base(base_name, models=setup.models) if isinstance(base_name, str) else None
+    if base is None:
+        raise Invalid(
+            f"the adapter's base model {str(base_name)[:200]!r} is not a model directory under "
+            "TUNING_MODEL_ROOTS or in the model catalog",
+            param="run_id",
+        )
+    return base, path
+
+
+def _adapter_base(name: str, *, models: ModelSources) -> Path | None:
+    """The adapter's base model, only where the admin keeps models: under the roots or in the catalog."""
+    if CONTROL_CHARACTERS.search(name):
+        return None
+    if not Path(name).is_absolute():
+        return models_service.resolve(name, sources=models)
+    try:
+        resolved = Path(name).resolve()
+    except (OSError, RuntimeError):
+        return None
+    roots = [root.resolve() for root in models.roots]
+    catalog = {path.resolve() for path in models.catalog.values()}
+    inside = resolved in catalog or any(resolved.is_relative_to(root) for root in roots)
+    return resolved if inside and (resolved / "config.json").is_file() else None
 
 
 def _model_path(
@@ -110,8 +155,13 @@ def _model_path(
     candidate = Path(data.model_path)
     roots = [r.resolve() for r in setup.models.roots]
     options = [candidate] if candidate.is_absolute() else [root / candidate for root in roots]
+    if CONTROL_CHARACTERS.search(data.model_path):
+        options = []  # a NUL never names a file; the OS would refuse it with a ValueError
     for option in options:
-        resolved = option.resolve()
+        try:
+            resolved = option.resolve()
+        except (OSError, RuntimeError):
+            continue  # a symlink loop, a name too long
         if any(resolved.is_relative_to(root) for root in roots) and (resolved / "config.json").is_file():
             return resolved
     raise Invalid(
@@ -120,10 +170,13 @@ def _model_path(
     )
 
 
-def _place_gpus(session: Session, *, data: DeploymentCreate, setup: DeploySetup) -> list[str]:
+def _place_gpus(
+    session: Session, *, principal: Principal, data: DeploymentCreate, setup: DeploySetup
+) -> list[str]:
     if data.gpu_count == 0:
         return []
     free = gpus_service.free_gpus(session, gpu_ids=setup.gpu_ids)
+    scope = principal.owner_scope  # a user's message names only its own holders
     if data.preferred_gpu is not None:
         if data.preferred_gpu not in setup.gpu_ids:
             raise Invalid(
@@ -131,15 +184,16 @@ def _place_gpus(session: Session, *, data: DeploymentCreate, setup: DeploySetup)
             )
         if data.preferred_gpu not in free:
             raise Conflict(
-                f"GPU {data.preferred_gpu} is taken; held: {gpus_service.describe_holders(session)}",
+                f"GPU {data.preferred_gpu} is taken; held: "
+                f"{gpus_service.describe_holders(session, owner_scope=scope)}",
                 param="preferred_gpu",
                 code="gpu_taken",
             )
         free = [data.preferred_gpu] + [g for g in free if g != data.preferred_gpu]
     if len(free) < data.gpu_count:
+        held = gpus_service.describe_holders(session, owner_scope=scope)
         raise Conflict(
-            f"{data.gpu_count} free GPU(s) needed, {len(free)} free; held: "
-            f"{gpus_service.describe_holders(session)}",
+            f"{data.gpu_count} free GPU(s) needed, {len(free)} free; held: {held}",
             param="gpu_count",
             code="gpus_taken",
         )
@@ -177,9 +231,9 @@ def create(
     session: Session, *, principal: Principal, data: DeploymentCreate, setup: DeploySetup
 ) -> Deployment:
     """Place the deployment and record it as `starting`; the manager starts the process."""
-    extra = check_extra_args(data.extra_args, template=setup.command)
+    extra = check_extra_args(data.extra_args, policy=setup.args_policy)
     model_path, adapter = _model_and_adapter(session, principal=principal, data=data, setup=setup)
-    gpu_ids = _place_gpus(session, data=data, setup=setup)
+    gpu_ids = _place_gpus(session, principal=principal, data=data, setup=setup)
     deployment_id = new_deployment_id()
     try:
         with session.begin_nested():
@@ -222,6 +276,21 @@ def create(
     return deployment
 
 
+def restart_request(deployment: Deployment) -> DeploymentCreate:
+    """The request that starts `deployment` again: same model, version, tags, arguments and GPU count."""
+    # no validation: these values passed it when the deployment was created; create() checks them again
+    return DeploymentCreate.model_construct(
+        model_path=deployment.model_path if deployment.run_id is None else None,
+        run_id=deployment.run_id,
+        model_version=deployment.model_version,
+        tags=deployment.tags,
+        extra_args=shlex.join(deployment.extra_args) or None,
+        gpu_count=len(deployment.gpu_ids),
+        health_path=deployment.health_path,
+        served_model_name=deployment.served_model_name,
+    )
+
+
 def get(session: Session, *, deployment_id: str, principal: Principal) -> Deployment:
     deployment = session.get(Deployment, deployment_id)
     if deployment is None or (
@@ -235,6 +304,7 @@ def list_all(
     session: Session,
     *,
     principal: Principal,
+    setup: DeploySetup,
     model: str | None,
     tag: str | None,
     status: DeploymentStatus | None,
@@ -246,10 +316,16 @@ def list_all(
         stmt = stmt.where(Deployment.status == status.value)
     rows = list(session.scalars(stmt))
     if model is not None:
-        rows = [d for d in rows if model in (d.served_model_name, d.model_path, d.model_version)]
+        rows = [d for d in rows if model in _model_names(d, setup=setup)]
     if tag is not None:
         rows = [d for d in rows if tag in d.tags]
     return rows
+
+
+def _model_names(deployment: Deployment, *, setup: DeploySetup) -> tuple[str | None, ...]:
+    """What `?model=` matches: the served name, the version, the model path as admins and users see it."""
+    path = deployment.model_path
+    return (deployment.served_model_name, deployment.model_version, path, shown_path(path, setup=setup))
 
 
 def release(session: Session, *, deployment: Deployment) -> None:
@@ -291,12 +367,16 @@ def stop_process(pid: int | None, *, command: list[str], grace: float) -> None:
             time.sleep(0.05)
 
 
-def launch(deployment: Deployment) -> subprocess.Popen[bytes]:
-    """Start the server in its own session with CUDA_VISIBLE_DEVICES from the placement; output to its log."""
+def launch(deployment: Deployment, *, api_key: str) -> subprocess.Popen[bytes]:
+    """Start the server in its own session with CUDA_VISIBLE_DEVICES from the placement; output to its log.
+
+    The server demands `api_key` on /v1 (its /health stays open), so only the proxy can use it.
+    """
     log_path = Path(deployment.log_file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TUNING_", "TRAINING_DB_URL"))}
     env["CUDA_VISIBLE_DEVICES"] = ",".join(deployment.gpu_ids)
+    env[UPSTREAM_KEY_ENV] = api_key
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             deployment.command,
@@ -320,10 +400,34 @@ def log_tail(deployment: Deployment, *, lines: int) -> list[str]:
         return [line.decode("utf-8", "replace") for line in handle.read().splitlines()[-lines:]]
 
 
-def to_info(deployment: Deployment) -> DeploymentInfo:
+def shown_path(value: str, *, setup: DeploySetup) -> str:
+    """A host path as a user key sees it: relative to the data directory, a model root or the training
+    directory (the closest one); anywhere else, only its file name."""
+    if not value.startswith("/"):
+        return value
+    path = PurePosixPath(value)
+    for base in setup.shown_bases:
+        if path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return path.name
+
+
+def _shown_argument(token: str, *, setup: DeploySetup) -> str:
+    name, sep, value = token.partition("=")  # --lora-modules name=/path, --flag=/path
+    if sep and value.startswith("/"):
+        return f"{name}={shown_path(value, setup=setup)}"
+    return shown_path(token, setup=setup)
+
+
+def to_info(deployment: Deployment, *, principal: Principal, setup: DeploySetup) -> DeploymentInfo:
+    """The wire form; a user key sees no absolute host path (admins see them as they are)."""
+    model_path, command = deployment.model_path, deployment.command
+    if not principal.is_admin:
+        model_path = shown_path(model_path, setup=setup)
+        command = [_shown_argument(token, setup=setup) for token in command]
     return DeploymentInfo(
         deployment_id=deployment.id,
-        model_path=deployment.model_path,
+        model_path=model_path,
         model_version=deployment.model_version,
         served_model_name=deployment.served_model_name,
         run_id=deployment.run_id,
@@ -336,7 +440,7 @@ def to_info(deployment: Deployment) -> DeploymentInfo:
         started_at=deployment.started_at,
         stopped_at=deployment.stopped_at,
         health_ok=deployment.health_ok,
-        vllm_cmd=shlex.join(deployment.command),
+        vllm_cmd=shlex.join(command),
         log_file=f"deploy_logs/{deployment.id}.log",
         health_path=deployment.health_path,
         base_url=deployment.base_url,

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from src.features.gpus import service as gpus_service
-from tests.conftest import BOB_KEY, bearer
+from tests.conftest import ADMIN_KEY, BOB_KEY, bearer
 from tests.features.deployments.conftest import ALICE, wait_for
 
 
@@ -93,7 +93,7 @@ def test_force_stop_kills_at_once(deploy_client) -> None:
     assert not process_alive(info["pid"])
 
 
-def test_gpu_taken_by_a_run_is_409_naming_the_holder(deploy_client) -> None:
+def test_gpu_taken_by_a_run_is_409_naming_the_holder_to_admins_only(deploy_client) -> None:
     client = deploy_client()
     store = client.app.state.store
     with store.session_scope() as session:
@@ -102,7 +102,12 @@ def test_gpu_taken_by_a_run_is_409_naming_the_holder(deploy_client) -> None:
         "/deployments", json={"model_path": "qwen2.5", "preferred_gpu": "0"}, headers=ALICE
     )
     assert response.status_code == 409
-    assert "0: run run-busy" in response.json()["error"]["message"]
+    assert "0: held by another owner" in response.json()["error"]["message"]
+    assert "run-busy" not in response.json()["error"]["message"]
+    as_admin = client.post(
+        "/deployments", json={"model_path": "qwen2.5", "preferred_gpu": "0"}, headers=bearer(ADMIN_KEY)
+    )
+    assert as_admin.status_code == 409 and "0: run run-busy" in as_admin.json()["error"]["message"]
     other = deploy(client)
     assert other["gpu_ids"] == ["1"]
     none_left = client.post("/deployments", json={"model_path": "qwen2.5"}, headers=ALICE)
@@ -204,9 +209,12 @@ def test_deploy_a_runs_lora_output(deploy_client, model_roots: Path) -> None:
         run = session.get(Run, run_id)
         run.output_dir, run.executor = str(output), "local"
     info = deploy(client, model_path=None, run_id=run_id, served_model_name="support-lora", gpu_count=0)
-    assert info["model_path"] == str(base.resolve())
-    assert f"--enable-lora --lora-modules support-lora={output}" in info["vllm_cmd"]
+    assert info["model_path"] == "qwen2.5"  # a user key sees paths relative to where they live
+    assert f"--enable-lora --lora-modules support-lora=runs/{run_id}/output" in info["vllm_cmd"]
     assert "--served-model-name support-lora-base" in info["vllm_cmd"]
+    as_admin = client.get(f"/deployments/{info['deployment_id']}", headers=bearer(ADMIN_KEY)).json()
+    assert as_admin["model_path"] == str(base.resolve())
+    assert f"--lora-modules support-lora={output}" in as_admin["vllm_cmd"]
     client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
     unfinished = add_run(client.app.state.store, project="lora", status="running")
     refused = client.post("/deployments", json={"run_id": unfinished}, headers=ALICE)
