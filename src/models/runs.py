@@ -96,8 +96,12 @@ class RunRead(ApiModel):
     env: dict[str, str]
     note: str | None
     command: list[str]
-    workspace: str | None
-    output_dir: str | None
+    workspace: str | None = Field(
+        description="the run's directory; relative to the training directory for user keys"
+    )
+    output_dir: str | None = Field(
+        description="where the trainer writes; relative to the training directory for user keys"
+    )
     queue_position: int | None
     pending_reason: str | None
     error: RunError | None

@@ -13,6 +13,8 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from src.utils.sealing import is_sealed
+
 # Names a child of this service never takes from a user, whatever the settings say.
 FORBIDDEN_ENV = re.compile(
     r"""^(
@@ -103,8 +105,10 @@ def is_secret_name(name: str) -> bool:
 
 
 def mask_value(value: str) -> str:
-    """A credential as responses show it: its last four characters at most."""
-    return "****" + value[-4:] if len(value) >= 12 else "****"
+    """A credential as responses show it: its last four characters at most, nothing of a sealed one."""
+    if is_sealed(value) or len(value) < 12:
+        return "****"
+    return "****" + value[-4:]
 
 
 def masked_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ import yaml
 from app.config import TrainingSettings
 from app.factory import build_engine
 from tests.conftest import ADMIN_KEY, BOB_KEY, bearer
-from tests.features.runs.conftest import ALICE, start_run, wait_for_status
+from tests.features.runs.conftest import ALICE, host_path, start_run, wait_for_status
 from tests.support.training import training_settings
 
 BOB = bearer(BOB_KEY)
@@ -97,6 +97,15 @@ def test_env_values_are_one_line_and_credentials_are_masked(runs_client) -> None
     assert secret not in str(run) and run["env"]["WANDB_API_KEY"].startswith("****")
     again = client.get(f"/runs/{run['id']}", headers=ALICE).json()
     assert secret not in str(again)
+    from src.storage.tables import Run
+
+    with client.app.state.store.session_scope(read_only=True) as session:
+        stored = session.get(Run, run["id"]).env
+    assert stored["WANDB_API_KEY"].startswith("sealed:v1:") and secret not in str(stored)
+    assert stored["WANDB_MODE"] == "offline"
+    # the training process gets the credential opened
+    assert wait_for_status(client, run["id"])["status"] == "succeeded"
+    assert (host_path(client, run["workspace"]) / "wandb-key-seen").read_text() == secret
 
 
 @pytest.mark.parametrize("ref", [".", "runs", "runs/", "./runs/x"])
@@ -155,7 +164,7 @@ def test_output_dir_is_inside_the_run_and_cannot_reach_another_run(runs_client, 
     client = runs_client()
     first = start_run(client, {"env": {"FAKE_STEPS": "1"}})
     wait_for_status(client, first["id"])
-    trainer_log = Path(first["output_dir"]) / "trainer_log.jsonl"
+    trainer_log = host_path(client, first["output_dir"]) / "trainer_log.jsonl"
     before = trainer_log.read_bytes() if trainer_log.exists() else b""
     # "output" relative to the working directory used to be one shared folder for every run
     config = client.post(
@@ -164,7 +173,8 @@ def test_output_dir_is_inside_the_run_and_cannot_reach_another_run(runs_client, 
         headers=ALICE,
     ).json()
     second = start_run(client, {"train_config": config["id"], "env": {"FAKE_STEPS": "1"}})
-    assert second["output_dir"] == str(training_dir.resolve() / "runs" / second["id"] / "output")
+    assert second["output_dir"] == f"runs/{second['id']}/output"
+    assert str(training_dir.resolve()) not in str(second)  # no host path for a user key
     assert wait_for_status(client, second["id"])["status"] == "succeeded"
     after = trainer_log.read_bytes() if trainer_log.exists() else b""
     assert after == before

@@ -17,7 +17,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Liveness)
-def healthz() -> Liveness:
+async def healthz() -> Liveness:  # async: liveness never waits for a worker thread
     """Liveness: the process answers."""
     return Liveness()
 

@@ -18,7 +18,7 @@ from src.features.runs import service
 from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs.api import ConfigFilesDep
 from src.models.common import ObjectId
-from src.models.errors import error_responses
+from src.models.errors import Invalid, error_responses
 from src.models.projects import ProjectName
 from src.models.runs import (
     ArtifactList,
@@ -39,6 +39,7 @@ from src.storage import Store
 from src.storage.tables import Run
 
 router = APIRouter(tags=["runs"], responses=error_responses(400, 401, 404, 422))
+MAX_LOG_SEQ = 2**31 - 1  # log sequence numbers are 32-bit integers
 
 
 def get_layout(request: Request) -> TrainingLayout:
@@ -74,7 +75,7 @@ def create_run(
         dataset_files=dataset_files,
         config_files=config_files,
     )
-    return service.to_read(session, run=run)
+    return service.to_read(session, run=run, principal=principal, layout=layout)
 
 
 @router.get("/projects/{name}/runs", response_model=RunPage)
@@ -82,6 +83,7 @@ def list_runs(
     name: ProjectName,
     session: ReadSessionDep,
     principal: PrincipalDep,
+    layout: LayoutDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[RunId | None, Query(description="id of the last run seen")] = None,
     status: RunStatus | None = None,
@@ -89,20 +91,25 @@ def list_runs(
     """A project's runs, newest first, with cursor pagination."""
     project = projects_service.get(session, name=name, principal=principal)
     runs, has_more = service.list_page(session, project=project, limit=limit, after=after, status=status)
-    return RunPage(data=[service.to_read(session, run=r) for r in runs], has_more=has_more)
+    return RunPage(
+        data=[service.to_read(session, run=r, principal=principal, layout=layout) for r in runs],
+        has_more=has_more,
+    )
 
 
 @router.get("/runs/{run_id}", response_model=RunRead)
-def get_run(run: RunDep, session: ReadSessionDep) -> RunRead:
+def get_run(run: RunDep, session: ReadSessionDep, principal: PrincipalDep, layout: LayoutDep) -> RunRead:
     """A run with its status, progress, queue position and error."""
-    return service.to_read(session, run=run)
+    return service.to_read(session, run=run, principal=principal, layout=layout)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunRead)
-def cancel_run(run_id: Annotated[RunId, Path()], session: SessionDep, principal: PrincipalDep) -> RunRead:
+def cancel_run(
+    run_id: Annotated[RunId, Path()], session: SessionDep, principal: PrincipalDep, layout: LayoutDep
+) -> RunRead:
     """Cancel a pending run, or stop a running one (TERM, then KILL after the grace period)."""
     run = service.cancel(session, run=service.get(session, run_id=run_id, principal=principal))
-    return service.to_read(session, run=run)
+    return service.to_read(session, run=run, principal=principal, layout=layout)
 
 
 @router.get("/runs/{run_id}/logs", response_model=LogPage)
@@ -141,16 +148,29 @@ def append_run_log(
 async def stream_run_logs(
     run: RunDep,
     store: StoreDep,
-    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_LOG_SEQ)] = 0,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Follow the log live as Server-Sent Events; the stream ends when the run does."""
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     return StreamingResponse(
-        _follow(store, run.id, start),
+        _follow(store, run.id, _resume_after(after, last_event_id)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _resume_after(after: int, last_event_id: str | None) -> int:
+    """Where a stream starts: after the last event a reconnecting client saw, else after `after`."""
+    if not last_event_id or not (last_event_id.isascii() and last_event_id.isdigit()):
+        return after
+    seq = int(last_event_id)
+    if seq > MAX_LOG_SEQ:
+        raise Invalid(
+            f"Last-Event-ID must be an event id this stream sent (0 to {MAX_LOG_SEQ})",
+            param="Last-Event-ID",
+            code="invalid_last_event_id",
+        )
+    return seq
 
 
 async def _follow(store: Store, run_id: str, after: int) -> AsyncIterator[str]:

@@ -35,6 +35,7 @@ from src.storage import Store
 from src.storage.tables import Run, RunArtifact, RunLog, RunMetric
 from src.storage.types import utcnow
 from src.utils.child_env import FORBIDDEN_ENV
+from src.utils.sealing import SealBroken
 
 logger = logging.getLogger(__name__)
 
@@ -174,9 +175,14 @@ class RunEngine:
         with self.store.session_scope(read_only=True) as session:
             run = session.get(Run, run_id)
             assert run is not None
-            spec = self._spec(run)
             executor = self.executors.get(run.executor)
+            try:
+                spec = self._spec(run)
+            except SealBroken:
+                spec = None
         try:
+            if spec is None:
+                raise LaunchError("a sealed env value does not open: was TUNING_SECRETS_KEY changed?")
             if executor is None:
                 raise LaunchError(f"executor {run.executor!r} is not available in this service")
             pgid, exec_id = executor.launch(spec)
@@ -192,6 +198,10 @@ class RunEngine:
         exec_workspace = self.layout.exec_path(run.executor, f"runs/{run.id}")
         # admission refused these already; a row written before the rule existed must not slip through
         user_env = {name: value for name, value in run.env.items() if not FORBIDDEN_ENV.match(name)}
+        if self.layout.env_sealer is not None:
+            user_env = {
+                name: self.layout.env_sealer.open(value, context=run.id) for name, value in user_env.items()
+            }
         env = {**(self.settings.base_env if run.executor == "local" else {}), **user_env}
         env.update(
             {

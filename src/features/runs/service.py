@@ -34,7 +34,7 @@ from src.models.runs import (
 from src.storage.paging import keyset_page
 from src.storage.tables import Dataset, Project, Run, RunArtifact, RunLog, RunMetric, TrainConfig
 from src.storage.types import utcnow
-from src.utils.child_env import EnvRefused, check_user_env, masked_env
+from src.utils.child_env import EnvRefused, check_user_env, is_secret_name, masked_env
 from src.utils.ids import new_uuid7
 from src.utils.paths import is_safe_relative_path, resolve_inside
 
@@ -143,6 +143,16 @@ def _check_env(env: dict[str, str], *, allowed: tuple[str, ...]) -> None:
         raise Invalid(str(exc), param=f"env.{exc.name}", code="env_refused") from exc
 
 
+def _sealed_env(env: dict[str, str], *, run_id: str, layout: TrainingLayout) -> dict[str, str]:
+    """The env as stored: credential values (`*_API_KEY`, `*_TOKEN`…) sealed to this run."""
+    if layout.env_sealer is None:
+        return dict(env)
+    return {
+        name: layout.env_sealer.seal(value, context=run_id) if is_secret_name(name) else value
+        for name, value in env.items()
+    }
+
+
 def create(
     session: Session,
     *,
@@ -204,7 +214,7 @@ def create(
             dataset_ref=inputs.dataset_ref,
             train_config_ref=inputs.config_ref,
             gpus_requested=gpus,
-            env=dict(data.env),
+            env=_sealed_env(data.env, run_id=run_id, layout=layout),
             note=data.note,
             command=argv,
             workspace=str(workspace),
@@ -299,7 +309,20 @@ def queue_position(session: Session, *, run: Run) -> int | None:
     return (ahead or 0) + 1
 
 
-def to_read(session: Session, *, run: Run) -> RunRead:
+def _host_paths_hidden(value: str, *, host_root: str) -> str:
+    """`value` with the host's training directory written as a relative path."""
+    if value == host_root:
+        return "."
+    return value.replace(host_root + "/", "")
+
+
+def to_read(session: Session, *, run: Run, principal: Principal, layout: TrainingLayout) -> RunRead:
+    """The run as `principal` may see it: a user key gets paths relative to the training directory."""
+    hide = (
+        (lambda value: _host_paths_hidden(value, host_root=str(layout.training_dir.resolve())))
+        if principal.owner_scope is not None
+        else (lambda value: value)
+    )
     error = None
     if run.failure_cause is not None:
         error = RunError(
@@ -324,9 +347,9 @@ def to_read(session: Session, *, run: Run) -> RunRead:
         gpu_ids=run.gpu_ids,
         env=masked_env(run.env),
         note=run.note,
-        command=run.command,
-        workspace=run.workspace,
-        output_dir=run.output_dir,
+        command=[hide(element) for element in run.command],
+        workspace=hide(run.workspace) if run.workspace else None,
+        output_dir=hide(run.output_dir) if run.output_dir else None,
         queue_position=queue_position(session, run=run),
         pending_reason=run.pending_reason,
         error=error,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from src.features.runs.executors import WRAPPER_NAME, WRAPPER_SOURCE
 from src.utils.child_env import DEFAULT_ENV_ALLOWLIST
+from src.utils.sealing import Sealer
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class TrainingLayout:
     gpu_ids: list[str]
     default_gpus: int
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
+    env_sealer: Sealer | None = None  # seals credential values of a run's env at rest
 
     def host_workspace(self, run_id: str) -> Path:
         return self.training_dir.resolve() / "runs" / run_id

@@ -78,7 +78,5 @@ def confine_paths(document: dict[str, Any], *, exec_workspace: str, exec_runs_ro
                 raise YamlPathRefused(f"{key} {item.strip()!r} may not climb with '..'", key=key)
             inside_runs = path == runs_root or path.startswith(runs_root + "/")
             if inside_runs and not (path == own or path.startswith(own + "/")):
-                raise YamlPathRefused(
-                    f"{key} {item.strip()!r} points into another run's workspace", key=key
-                )
+                raise YamlPathRefused(f"{key} {item.strip()!r} points into another run's workspace", key=key)
     return confined

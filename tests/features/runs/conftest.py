@@ -42,6 +42,11 @@ def runs_client(app_factory, training_dir: Path) -> Callable[..., TestClient]:
     return build
 
 
+def host_path(client: TestClient, shown: str) -> Path:
+    """A path a run shows to a user key (relative to the training directory) on this host."""
+    return client.app.state.training_layout.training_dir.resolve() / shown
+
+
 def start_run(client: TestClient, body: dict | None = None, project: str = "demo") -> dict:
     response = client.post(f"/projects/{project}/runs", json=body or {}, headers=ALICE)
     assert response.status_code == 201, response.text

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.conftest import BOB_KEY, bearer
-from tests.features.runs.conftest import ALICE, start_run, wait_for_status
+from tests.conftest import ADMIN_KEY, BOB_KEY, bearer
+from tests.features.runs.conftest import ALICE, host_path, start_run, wait_for_status
 from tests.support.data import OPENAI, jsonl
 
 
@@ -33,7 +33,9 @@ def test_run_succeeds_with_progress_metrics_logs_and_artifacts(runs_client) -> N
     client = runs_client()
     run = start_run(client, {"env": {"FAKE_STEPS": "4"}, "note": "first try"})
     assert run["status"] == "pending" and run["queue_position"] == 1
-    assert run["command"][:2] == ["sh", "fake_train.sh"] and run["command"][2].endswith(f"runs/{run['id']}/train.yaml")
+    assert run["command"][:2] == ["sh", "fake_train.sh"] and run["command"][2].endswith(
+        f"runs/{run['id']}/train.yaml"
+    )
     done = wait_for_status(client, run["id"])
     assert done["status"] == "succeeded", done
     assert (done["progress"], done["current_step"], done["total_steps"], done["epoch"]) == (1.0, 4, 4, 4.0)
@@ -77,13 +79,14 @@ def test_the_command_gets_its_environment(runs_client, training_dir: Path) -> No
     client = runs_client()
     run = start_run(client, {"env": {"FAKE_STEPS": "1"}})
     done = wait_for_status(client, run["id"])
-    workspace = Path(done["workspace"])
+    workspace = host_path(client, done["workspace"])
     assert workspace.parent == training_dir.resolve() / "runs"
     assert (workspace / "exit_code").read_text().strip() == "0"
     assert (workspace / "pid").read_text().strip().isdigit()
     first = client.get(f"/runs/{run['id']}/logs?limit=1", headers=ALICE).json()["data"][0]["line"]
     assert first.endswith("gpus []")  # CUDA_VISIBLE_DEVICES is set, and empty without GPUs
-    assert done["output_dir"] == str(workspace / "output")
+    assert done["workspace"] == f"runs/{run['id']}"  # a user key sees no host path
+    assert done["output_dir"] == f"runs/{run['id']}/output"
 
 
 def test_failed_run_reports_exit_code_and_log_tail(runs_client) -> None:
@@ -115,7 +118,7 @@ def test_cancel_running_run_leaves_no_process(runs_client) -> None:
     run = start_run(client, {"env": {"FAKE_STEPS": "200", "FAKE_SLEEP": "0.2"}})
     wait_for_status(client, run["id"], {"running"})
     deadline = time.monotonic() + 10
-    workspace = Path(client.get(f"/runs/{run['id']}", headers=ALICE).json()["workspace"])
+    workspace = host_path(client, client.get(f"/runs/{run['id']}", headers=ALICE).json()["workspace"])
     while not (workspace / "pid").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     pgid = int((workspace / "pid").read_text())
@@ -191,15 +194,17 @@ def test_uploaded_dataset_and_config_are_staged(runs_client) -> None:
         headers=ALICE,
     ).json()
     run = start_run(client, {"dataset": dataset_id, "train_config": config["id"], "env": {"FAKE_STEPS": "1"}})
-    workspace = Path(run["workspace"])
+    workspace = host_path(client, run["workspace"])
     assert (workspace / "data" / "chat.jsonl").read_bytes() == jsonl(OPENAI)
     # the run's own copy of the YAML, its output_dir re-rooted into the workspace
     assert yaml.safe_load((workspace / "train.yaml").read_text()) == {
         "stage": "sft",
         "output_dir": str(workspace / "out"),
     }
-    assert run["command"][2] == str(workspace / "train.yaml")
-    assert run["output_dir"] == str(workspace / "out")
+    assert run["command"][2] == f"runs/{run['id']}/train.yaml"
+    assert run["output_dir"] == f"runs/{run['id']}/out"
+    admin_view = client.get(f"/runs/{run['id']}", headers=bearer(ADMIN_KEY)).json()
+    assert admin_view["output_dir"] == str(workspace / "out")  # admins see host paths
     assert wait_for_status(client, run["id"])["status"] == "succeeded"
     assert client.delete(f"/v1/datasets/{dataset_id}", headers=ALICE).status_code == 200
 
@@ -277,7 +282,7 @@ def wait_for_pid(workspace: Path) -> int:
 def test_silent_run_is_stopped_as_stalled(runs_client) -> None:
     client = runs_client(stall_timeout=1.0, cancel_grace=0.5)
     run = start_run(client, {"env": {"FAKE_HANG": "60"}})
-    pgid = wait_for_pid(Path(run["workspace"]))
+    pgid = wait_for_pid(host_path(client, run["workspace"]))
     done = wait_for_status(client, run["id"], timeout=30)
     assert done["status"] == "failed" and done["error"]["cause"] == "stalled"
     assert processes_in_group(pgid) == []
@@ -286,7 +291,7 @@ def test_silent_run_is_stopped_as_stalled(runs_client) -> None:
 def test_run_whose_process_vanishes_is_lost(runs_client) -> None:
     client = runs_client()
     run = start_run(client, {"env": {"FAKE_HANG": "60"}})
-    pgid = wait_for_pid(Path(run["workspace"]))
+    pgid = wait_for_pid(host_path(client, run["workspace"]))
     os.killpg(pgid, signal.SIGKILL)  # the wrapper dies too, so no exit_code is ever written
     done = wait_for_status(client, run["id"], timeout=30)
     assert done["status"] == "failed" and done["error"]["cause"] == "lost"
@@ -295,7 +300,7 @@ def test_run_whose_process_vanishes_is_lost(runs_client) -> None:
 def test_cancel_kills_a_run_that_ignores_term(runs_client) -> None:
     client = runs_client(cancel_grace=0.5)
     run = start_run(client, {"env": {"FAKE_IGNORE_TERM": "1", "FAKE_HANG": "60"}})
-    pgid = wait_for_pid(Path(run["workspace"]))
+    pgid = wait_for_pid(host_path(client, run["workspace"]))
     time.sleep(0.3)
     client.post(f"/runs/{run['id']}/cancel", headers=ALICE)
     done = wait_for_status(client, run["id"], timeout=30)

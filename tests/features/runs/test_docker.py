@@ -58,7 +58,7 @@ def test_run_in_the_container(runs_client, docker_container) -> None:
     client = docker_client(runs_client, docker_container)
     run = start_run(client, {"env": {"FAKE_STEPS": "3"}})
     assert run["executor"] == "docker"
-    assert run["command"] == ["sh", "fake_train.sh", f"{CONTAINER_DIR}/configs/sft.yaml"]
+    assert run["command"] == ["sh", "fake_train.sh", f"{CONTAINER_DIR}/runs/{run['id']}/train.yaml"]
     assert run["output_dir"] == f"{CONTAINER_DIR}/runs/{run['id']}/output"
     done = wait_for_status(client, run["id"])
     assert done["status"] == "succeeded", done
