@@ -74,6 +74,11 @@ class UploadSettings(BaseSettings):
         default=8 * 1024**2, ge=0, description="files up to this size are validated before the upload answers"
     )
     max_yaml_bytes: int = Field(default=1024**2, ge=1, description="largest training YAML accepted")
+    max_body_bytes: int = Field(
+        default=8 * 1024**2,
+        ge=1,
+        description="largest request body (JSON or form) other than a dataset file upload",
+    )
 
 
 class TrainingSettings(BaseSettings):

@@ -16,6 +16,8 @@ from src.features.auth.service import Principal
 from src.models.errors import Forbidden
 from src.storage import Store
 
+# where the body guard (app/bodies.py) leaves the principal it authenticated; the scope is per request
+PRINCIPAL_SCOPE_KEY = "tuning.principal"
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 
 
@@ -43,7 +45,15 @@ def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """The caller, from the bearer key; with auth off, a local admin (loopback only)."""
+    """The caller: the one the body guard authenticated before reading the body, else from the key."""
+    authenticated = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if isinstance(authenticated, Principal):
+        return authenticated
+    return authenticate_request(request, token=credentials.credentials if credentials is not None else None)
+
+
+def authenticate_request(request: Request, *, token: str | None) -> Principal:
+    """The caller of a bearer token; with auth off, a local admin (loopback only)."""
     settings = get_settings_dep(request)
     if settings.auth.mode == "off":
         if not settings.auth.allow_insecure and not _arrived_on_loopback(request):
@@ -53,7 +63,6 @@ def get_principal(
                 code="insecure_bind",
             )
         return auth_service.LOCAL_PRINCIPAL
-    token = credentials.credentials if credentials is not None else None
     with get_store(request).session_scope(read_only=True) as session:
         return auth_service.authenticate(session, token=token)
 

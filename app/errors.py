@@ -55,8 +55,18 @@ def _describe_validation_error(error: dict) -> tuple[str, str | None]:
     return (f"{param}: {message}" if param else message), param
 
 
-async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
+class BodyTooLarge(StarletteHTTPException):
+    """A request body grew past its cap while it was being read.
+
+    An HTTP exception because FastAPI re-raises those from body parsing (others become a 400).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=f"the request body is larger than the {limit}-byte limit")
+
+
+def app_error_response(exc: AppError) -> JSONResponse:
+    """The envelope of a domain error, with `WWW-Authenticate` or `Retry-After` where it needs one."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
@@ -68,6 +78,16 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
         param=exc.param,
         headers=headers,
     )
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return app_error_response(exc)
+
+
+async def _body_too_large(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BodyTooLarge)
+    return error_response(413, message=str(exc.detail), code="body_too_large")
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -121,4 +141,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(ClientDisconnect, _client_disconnect)

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 import src.features
 from app import __version__
 from app.background import BackgroundWorkers
+from app.bodies import BodyGuardMiddleware
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.logging import configure_logging
@@ -259,6 +260,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics_registry = CollectorRegistry()
     install_error_handlers(app)
+    # added first so it runs inside the request context: its 401s and 413s get request ids and logs
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.uploads.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(app.state.metrics_registry))
     for router in discover_routers():
         app.include_router(router)

@@ -25,8 +25,9 @@ class ApiModel(BaseModel):
 class RequestModel(BaseModel):
     """Base for request bodies: unknown fields are a 422 naming the field."""
 
-    # python-re: some patterns (safe relative paths) need look-ahead, which the Rust engine lacks
-    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+    # the default Rust engine: its `$` is the end of the text, as in the OpenAPI schema (ECMA);
+    # Python's `$` also matches before a trailing newline, so "name\n" would pass a name pattern
+    model_config = ConfigDict(extra="forbid")
 
 
 class Page(ApiModel, Generic[ItemT]):

@@ -31,11 +31,13 @@ def _dedupe(tags: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(tags)) if tags is not None else None
 
 
-# No leading '/', no '..' segment, no backslash or NUL: stated as a pattern so the OpenAPI schema says it too.
+# No leading '/', no '..' segment, no backslash or NUL: stated as a pattern so the OpenAPI schema says it
+# too; the validator enforces it (the look-aheads are beyond the Rust regex engine that validates patterns).
 RELATIVE_PATH_PATTERN = r"^(?!/)(?!(?:.*/)?\.\.(?:/|$))[^\x00\\]+$"
 RelativePath = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=255, pattern=RELATIVE_PATH_PATTERN),
+    StringConstraints(min_length=1, max_length=255),
+    Field(json_schema_extra={"pattern": RELATIVE_PATH_PATTERN}),
     AfterValidator(_check_relative_path),
 ]
 Tags = Annotated[list[Tag], Field(max_length=32), AfterValidator(_dedupe)]

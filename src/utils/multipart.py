@@ -18,6 +18,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 MAX_FIELD_BYTES = 64 * 1024  # other form fields are read but must stay small
+MAX_PARTS = 16  # the file and a few fields; thousands of empty parts are an attack, not a form
+MAX_HEADER_BYTES = 16 * 1024  # the headers of one part
 
 
 class MultipartError(ValueError):
@@ -52,19 +54,28 @@ class _Events:
         self.header_field = bytearray()
         self.header_value = bytearray()
         self.headers: dict[bytes, bytes] = {}
+        self.header_bytes = 0
         self.finished = False
+
+    def _check_header_size(self) -> None:
+        if self.header_bytes + len(self.header_field) + len(self.header_value) > MAX_HEADER_BYTES:
+            raise MultipartError(f"the headers of a form part are larger than {MAX_HEADER_BYTES} bytes")
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
         def on_part_begin() -> None:
             self.headers = {}
+            self.header_bytes = 0
 
         def on_header_field(data: bytes, start: int, end: int) -> None:
             self.header_field += data[start:end]
+            self._check_header_size()
 
         def on_header_value(data: bytes, start: int, end: int) -> None:
             self.header_value += data[start:end]
+            self._check_header_size()
 
         def on_header_end() -> None:
+            self.header_bytes += len(self.header_field) + len(self.header_value)
             self.headers[bytes(self.header_field).lower()] = bytes(self.header_value)
             self.header_field.clear()
             self.header_value.clear()
@@ -122,6 +133,7 @@ async def receive_file(
     field_bytes = 0
     fields: dict[str, bytearray] = {}
     current_field: str | None = None
+    parts = 0
 
     def write(pieces: list[bytes]) -> None:
         for piece in pieces:
@@ -141,6 +153,9 @@ async def receive_file(
             raise MultipartError(f"malformed multipart body: {exc}") from exc
         for kind, value in events.items:
             if kind == "part":
+                parts += 1
+                if parts > MAX_PARTS:
+                    raise MultipartError(f"the form has more than {MAX_PARTS} parts")
                 await flush()
                 _, params = parse_options_header(value)
                 in_file = (

@@ -20,7 +20,7 @@ def create(session: Session, *, principal: Principal, data: ProjectCreate) -> Pr
     if owner != principal.owner and not principal.is_admin:
         raise Forbidden("a user key can only create projects it owns", param="owner", code="owner_mismatch")
     if session.scalar(select(Project.id).where(Project.name == data.name)) is not None:
-        raise Conflict(f"project {data.name!r} already exists", param="name", code="project_exists")
+        raise _name_taken(data.name)
     project = Project(
         name=data.name,
         description=data.description,
@@ -35,8 +35,13 @@ def create(session: Session, *, principal: Principal, data: ProjectCreate) -> Pr
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:  # a concurrent create won the race for the name
-        raise Conflict(f"project {data.name!r} already exists", param="name", code="project_exists") from exc
+        raise _name_taken(data.name) from exc
     return project
+
+
+def _name_taken(name: str) -> Conflict:
+    # names are global, so this is all that may be said: not whose it is, nor what it holds
+    return Conflict(f"the project name {name!r} is taken; choose another", param="name", code="name_taken")
 
 
 def get(session: Session, *, name: str, principal: Principal) -> Project:

@@ -94,9 +94,9 @@ MultipartConfig = Annotated[tuple[str, bytes], Depends(read_multipart_config)]
     openapi_extra=MULTIPART_YAML_BODY,
 )
 def put_train_config(
+    principal: PrincipalDep,  # first: the key is checked before the body is read
     upload: MultipartConfig,
     session: SessionDep,
-    principal: PrincipalDep,
     settings: SettingsDep,
     files: ConfigFilesDep,
 ) -> SlotAnswer:
@@ -134,9 +134,9 @@ def delete_train_config(session: SessionDep, principal: PrincipalDep, files: Con
     openapi_extra=MULTIPART_OR_JSON_BODY,
 )
 def create_train_config(
+    principal: PrincipalDep,  # first: the key is checked before the body is read
     upload: ConfigBody,
     session: SessionDep,
-    principal: PrincipalDep,
     settings: SettingsDep,
     files: ConfigFilesDep,
 ) -> TrainConfigRead:

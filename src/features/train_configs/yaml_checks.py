@@ -6,9 +6,25 @@ import json
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-MAX_EXPANDED_NODES = 100_000
+# A training config has tens of keys; these bounds keep a hostile file cheap to judge.
+MAX_NODES = 10_000  # keys, values and list items as written
+MAX_DEPTH = 100  # levels of nesting
+MAX_EXPANDED_NODES = 100_000  # nodes once every alias is expanded
+MAX_INT_BITS = 64
+
+# libyaml when PyYAML has it: the pure-Python scanner takes seconds on a 1 MiB file
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SUMMARY_KEYS = (
     "model_name_or_path",
@@ -32,6 +48,57 @@ QUANTIZATION_BITS = {2, 3, 4, 5, 6, 8}
 
 class YamlRejected(ValueError):
     """The YAML cannot be accepted; the message says why (with line and column when known)."""
+
+
+class _TrainingYamlLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """`safe_load`'s loader, with integers bounded (Python refuses to parse 4300+ digits anyway)."""
+
+    def construct_bounded_int(self, node: ScalarNode) -> int:
+        try:
+            value = self.construct_yaml_int(node)
+        except ValueError as exc:
+            raise YamlRejected(f"the integer at {_where(node)} is too long") from exc
+        if value.bit_length() > MAX_INT_BITS:
+            raise YamlRejected(f"the integer at {_where(node)} does not fit in {MAX_INT_BITS} bits")
+        return value
+
+
+_TrainingYamlLoader.add_constructor("tag:yaml.org,2002:int", _TrainingYamlLoader.construct_bounded_int)
+
+
+def _where(node: Node) -> str:
+    return f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
+
+
+def _check_shape(text: str) -> bool:
+    """Refuse a document with too many nodes or levels before it is composed; True if it has aliases.
+
+    Counting parser events stops at the first bound, so a huge file is judged in
+    milliseconds, and libyaml's composer (which recurses on the C stack) never
+    sees a document nested deeper than MAX_DEPTH.
+    """
+    loader = _TrainingYamlLoader(text)
+    nodes = depth = 0
+    aliases = False
+    try:
+        while (event := loader.get_event()) is not None and not isinstance(event, StreamEndEvent):
+            if isinstance(event, (ScalarEvent, AliasEvent, SequenceStartEvent, MappingStartEvent)):
+                nodes += 1
+                aliases = aliases or isinstance(event, AliasEvent)
+            if isinstance(event, (SequenceStartEvent, MappingStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise YamlRejected(f"the YAML is nested more than {MAX_DEPTH} levels deep")
+            elif isinstance(event, (SequenceEndEvent, MappingEndEvent)):
+                depth -= 1
+            if nodes > MAX_NODES:
+                raise YamlRejected(
+                    f"the YAML has more than {MAX_NODES} keys, values and list items; "
+                    "a training config needs far fewer"
+                )
+    finally:
+        loader.dispose()
+    return aliases
 
 
 def _expanded_size(node: Node, memo: dict[int, int], path: set[int]) -> int:
@@ -61,25 +128,27 @@ def _expanded_size(node: Node, memo: dict[int, int], path: set[int]) -> int:
 
 
 def load_training_yaml(content: bytes) -> dict[str, Any]:
-    """`safe_load` with an alias-expansion cap; the document must be a mapping."""
+    """`safe_load` with bounds on nodes, depth, aliases and integers; the document must be a mapping."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlRejected("the YAML is not UTF-8 text") from exc
     try:
-        loader = yaml.SafeLoader(text)
+        has_aliases = _check_shape(text)
+        loader = _TrainingYamlLoader(text)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc) from exc
     except yaml.YAMLError as exc:
         raise YamlRejected(f"YAML error: {exc}") from exc
     try:
         node = loader.get_single_node()
         if node is None:
             raise YamlRejected("the YAML document is empty")
-        _expanded_size(node, {}, set())
+        if has_aliases:
+            _expanded_size(node, {}, set())
         document = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise YamlRejected(f"YAML syntax error{where}: {exc.problem or exc.context}") from exc
+        raise _syntax_error(exc) from exc
     except yaml.YAMLError as exc:
         raise YamlRejected(f"YAML error: {exc}") from exc
     except RecursionError as exc:
@@ -89,6 +158,12 @@ def load_training_yaml(content: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise YamlRejected(f"a training config must be a YAML mapping, not {type(document).__name__}")
     return document
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlRejected:
+    mark = exc.problem_mark or exc.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return YamlRejected(f"YAML syntax error{where}: {exc.problem or exc.context}")
 
 
 def summarize(document: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +178,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
