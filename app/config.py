@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from src.utils.child_env import DEFAULT_ENV_ALLOWLIST, forbidden_names
+
 
 def _section_config() -> SettingsConfigDict:
     return SettingsConfigDict(
@@ -112,6 +114,33 @@ class TrainingSettings(BaseSettings):
         default=1800.0, gt=0, description="seconds without output before a run is stalled"
     )
     cancel_grace: float = Field(default=10.0, ge=0, description="seconds between TERM and KILL")
+    run_as_user: str | None = Field(
+        default="tuning",
+        description="when the service runs as root, training commands and model servers run as this "
+        "user (empty: as root)",
+    )
+    docker_user: str | None = Field(default=None, description="`docker exec --user` for the docker executor")
+    secrets_key: str | None = Field(
+        default=None,
+        description="seals credential values of run env at rest; unset = a key generated once in "
+        "the data directory (secrets.key)",
+    )
+    env_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ENV_ALLOWLIST),
+        description="environment names a user may pass to runs and tuning jobs (JSON list or CSV)",
+    )
+
+    @field_validator("env_allowlist", mode="before")
+    @classmethod
+    def _parse_env_allowlist(cls, value: Any) -> Any:
+        names = [str(v).strip() for v in _json_or_csv_list(value) if str(v).strip()]
+        refused = forbidden_names(names)
+        if refused:
+            raise ValueError(
+                f"TUNING_ENV_ALLOWLIST may not name {', '.join(refused)}: loader, shell, interpreter, "
+                "path and service variables never reach a child process"
+            )
+        return names
 
     @field_validator("training_command", mode="before")
     @classmethod
@@ -301,9 +330,14 @@ class Settings(BaseModel):
     deid: DeidSettings = Field(default_factory=DeidSettings)
 
     @property
+    def session_gate(self) -> int:
+        """Requests that may hold a store session at once: a quarter of the handler threads."""
+        return max(1, self.server.worker_threads // 4)
+
+    @property
     def pool_size(self) -> int:
-        """Connections enough for every handler thread plus background loops."""
-        return self.server.worker_threads + 4
+        """Connections enough for every handler thread, the gated request sessions and background loops."""
+        return self.server.worker_threads + self.session_gate + 4
 
 
 class InsecureBindError(RuntimeError):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -29,16 +32,93 @@ def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session for the request: committed before the response is sent, rolled back on error."""
-    with get_store(request).session_scope() as session:
+    async with _request_session(request, read_only=False) as session:
         yield session
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session for handlers that only read; on SQLite it takes no write lock."""
-    with get_store(request).session_scope(read_only=True) as session:
+    async with _request_session(request, read_only=True) as session:
         yield session
+
+
+@asynccontextmanager
+async def _request_session(request: Request, *, read_only: bool) -> AsyncIterator[Session]:
+    """A request's session, held by at most `SessionGate.capacity` requests at once.
+
+    A request holds its transaction across several worker threads: a load-or-404
+    dependency, the handler, then FastAPI's response validation, each waiting for a
+    free thread. Without a bound, a burst fills every thread with requests waiting
+    for SQLite's write lock (or a pooled connection) while the holder waits for a
+    thread to finish its response: nothing moves until the busy timeout fails them
+    all. Waiting here costs no thread, and the gate is smaller than the thread pool
+    and the connection pool, so a holder always finds a thread and a connection.
+    """
+    gate: SessionGate = request.app.state.session_gate
+    async with gate.admit(request.scope):
+        session = get_store(request).session(read_only=read_only)
+        try:
+            yield session
+        except BaseException:
+            await gate.run(_rollback_and_close, session)
+            raise
+        await gate.run(_commit_and_close if not read_only else _close, session)
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+def _close(session: Session) -> None:
+    session.close()
+
+
+class SessionGate:
+    """How many requests may hold store sessions at once, and threads of their own to end them.
+
+    A request counts once however many sessions it opens (a write session and a
+    read-only one, say), so it can never wait on the gate for a permit it holds.
+    """
+
+    _HELD = "tuning.session_permit"
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._permits = anyio.Semaphore(capacity)
+        # commits never wait behind the handler threads they would unblock
+        self._exit_threads = anyio.CapacityLimiter(capacity)
+
+    @asynccontextmanager
+    async def admit(self, scope: MutableMapping[str, Any]) -> AsyncIterator[None]:
+        held = scope.get(self._HELD, 0)
+        if held == 0:
+            await self._permits.acquire()
+        scope[self._HELD] = held + 1
+        try:
+            yield
+        finally:
+            scope[self._HELD] -= 1
+            if scope[self._HELD] == 0:
+                self._permits.release()
+
+    async def run(self, function: Callable[[Session], None], session: Session) -> None:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(function, session, limiter=self._exit_threads)
 
 
 def get_principal(

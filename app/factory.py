@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import pkgutil
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from app import __version__
 from app.background import BackgroundWorkers
 from app.bodies import BodyGuardMiddleware
 from app.config import Settings, get_settings
+from app.deps import SessionGate
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.middleware import HttpMetrics, RequestContextMiddleware
@@ -40,6 +40,9 @@ from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs.service import ConfigFiles
 from src.features.tunings.service import TuningSetup
 from src.storage import Store
+from src.utils.child_env import service_base_env
+from src.utils.child_user import resolve_child_user
+from src.utils.sealing import Sealer
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +103,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(store.upgrade)
     await anyio.to_thread.run_sync(_bootstrap_keys, store, settings)
     app.state.store = store
+    app.state.session_gate = SessionGate(settings.session_gate)
     app.state.background = BackgroundWorkers()
     app.state.uploads = UploadRegistry()
     app.state.dataset_files = DatasetFiles(settings.store.data_dir)
@@ -123,6 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             unhealthy_after=deployments.deploy_unhealthy_after,
             start_timeout=deployments.deploy_start_timeout,
             upstream_secret=app.state.deploy_setup.upstream_secret,
+            run_as=resolve_child_user(settings.training.run_as_user),
         )
         await anyio.to_thread.run_sync(app.state.deployment_manager.start)
     app.state.run_engine = None
@@ -158,6 +163,11 @@ def training_layout(settings: Settings) -> TrainingLayout:
         default_executor=training.executor,
         gpu_ids=gpu_ids,
         default_gpus=default_gpus,
+        env_allowlist=tuple(training.env_allowlist),
+        env_sealer=Sealer(
+            training.secrets_key or load_or_create_key_file(settings.store.data_dir / "secrets.key"),
+            purpose="tuning-run-env",
+        ),
     )
 
 
@@ -193,11 +203,14 @@ def build_engine(store: Store, settings: Settings, *, layout: TrainingLayout) ->
     """The scheduler and monitor, with both executors."""
     training = settings.training
     # the service's own secrets (keys, database URL) are not handed to training processes
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TUNING_", "TRAINING_DB_URL"))}
+    base_env = service_base_env()
     return RunEngine(
         store,
         layout=layout,
-        executors={"local": LocalExecutor(), "docker": DockerExecutor(container=training.training_container)},
+        executors={
+            "local": LocalExecutor(run_as=resolve_child_user(training.run_as_user)),
+            "docker": DockerExecutor(container=training.training_container, user=training.docker_user),
+        },
         settings=EngineSettings(
             max_concurrent_runs=training.max_concurrent_runs,
             monitor_interval=training.monitor_interval,

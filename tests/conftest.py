@@ -19,6 +19,11 @@ from app.factory import create_app
 from src.storage import Base, Store
 from tests.support import databases
 
+# Tests run as root inside pytest's temporary directories, which only root may enter
+# (0700), so their children run as root too; tests/security/test_least_privilege.py
+# turns the unprivileged user on where it can be seen working.
+os.environ["TUNING_RUN_AS_USER"] = ""
+
 ADMIN_KEY = "test-admin-key-000"
 ALICE_KEY = "test-key-001"
 BOB_KEY = "test-key-002"

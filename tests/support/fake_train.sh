@@ -11,6 +11,7 @@ out="$TUNING_OUTPUT_DIR"
 mkdir -p "$out"
 echo "run $TUNING_RUN_ID config $yaml gpus [$CUDA_VISIBLE_DEVICES]"
 if [ -n "$FAKE_MARK" ]; then echo "start $TUNING_RUN_ID" >> "$FAKE_MARK"; fi
+id -u > "$TUNING_RUN_DIR/uid"  # who the training process runs as
 # what a W&B client would see, so a test can check that a sealed credential arrives opened
 if [ -n "$WANDB_API_KEY" ]; then printf %s "$WANDB_API_KEY" > "$TUNING_RUN_DIR/wandb-key-seen"; fi
 if [ -n "$FAKE_HANG" ]; then sleep "$FAKE_HANG"; fi

@@ -29,6 +29,7 @@ def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
             "TUNING_DATABASE_URL": database_url,
             "TUNING_PORT": str(port),
             "TUNING_API_KEYS": '["test-admin-key-000"]',
+            "TUNING_RUN_AS_USER": "",  # see tests/conftest.py
             "PYTHONPATH": str(PROJECT_ROOT),
         }
     )

@@ -18,6 +18,7 @@ from src.models.deployments import DeploymentStatus
 from src.storage import Store
 from src.storage.tables import Deployment
 from src.storage.types import utcnow
+from src.utils.child_user import ChildUser
 
 logger = logging.getLogger(__name__)
 WATCHED = [DeploymentStatus.starting.value, DeploymentStatus.running.value, DeploymentStatus.unhealthy.value]
@@ -61,8 +62,10 @@ class DeploymentManager:
         start_timeout: float,
         upstream_secret: str,
         prober: Prober = probe,
+        run_as: ChildUser | None = None,
     ) -> None:
         self.store = store
+        self.run_as = run_as
         self.upstream_secret = upstream_secret
         self.interval = interval
         self.unhealthy_after = unhealthy_after
@@ -126,7 +129,9 @@ class DeploymentManager:
                 return
             if deployment.pid is None:
                 try:
-                    process = service.launch(deployment, api_key=self._api_key(deployment.id))
+                    process = service.launch(
+                        deployment, api_key=self._api_key(deployment.id), run_as=self.run_as
+                    )
                 except (OSError, ValueError) as exc:  # no such executable, a NUL in an argument
                     service.mark_ended(
                         session,

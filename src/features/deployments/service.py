@@ -12,6 +12,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -39,6 +40,8 @@ from src.models.errors import Conflict, Invalid, NotFound
 from src.models.runs import RunStatus
 from src.storage.tables import Deployment, PortLease
 from src.storage.types import utcnow
+from src.utils.child_env import service_base_env
+from src.utils.child_user import ChildUser
 
 UPSTREAM_KEY_ENV = "VLLM_API_KEY"  # vLLM reads its --api-key from here too; argv is world-readable in /proc
 
@@ -367,16 +370,28 @@ def stop_process(pid: int | None, *, command: list[str], grace: float) -> None:
             time.sleep(0.05)
 
 
-def launch(deployment: Deployment, *, api_key: str) -> subprocess.Popen[bytes]:
+def launch(
+    deployment: Deployment, *, api_key: str, run_as: ChildUser | None = None
+) -> subprocess.Popen[bytes]:
     """Start the server in its own session with CUDA_VISIBLE_DEVICES from the placement; output to its log.
 
     The server demands `api_key` on /v1 (its /health stays open), so only the proxy can use it.
+    With `run_as` (the service runs as root) it runs as that user, with a home of its own
+    beside its log for the caches model servers keep.
     """
     log_path = Path(deployment.log_file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUNING_", "TRAINING_DB_URL"))}
+    env = service_base_env()
     env["CUDA_VISIBLE_DEVICES"] = ",".join(deployment.gpu_ids)
     env[UPSTREAM_KEY_ENV] = api_key
+    user_kwargs = {}
+    if run_as is not None:
+        # not under the data directory, which the unprivileged user may not enter
+        home = Path(tempfile.gettempdir()) / f"tuning-home-{deployment.id}"
+        home.mkdir(mode=0o700, exist_ok=True)
+        run_as.hand_over(home)
+        env.update({"HOME": str(home), "USER": run_as.name, "LOGNAME": run_as.name})
+        user_kwargs = run_as.popen_kwargs()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             deployment.command,
@@ -385,6 +400,7 @@ def launch(deployment: Deployment, *, api_key: str) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            **user_kwargs,
         )
     return process
 

@@ -21,8 +21,9 @@ logger = logging.getLogger(__name__)
 class DockerExecutor:
     name = "docker"
 
-    def __init__(self, *, container: str) -> None:
+    def __init__(self, *, container: str, user: str | None = None) -> None:
         self.container = container
+        self.user = user  # `docker exec --user`; None keeps the container's own user
         self._client: docker.DockerClient | None = None
 
     def _api(self) -> docker.APIClient:
@@ -56,6 +57,7 @@ class DockerExecutor:
                 cmd=["setsid", "sh", wrapper, spec.exec_workspace, spec.exec_workdir, *spec.argv],
                 environment=spec.env,
                 workdir=spec.exec_workspace,
+                user=self.user or "",
             )["Id"]
             api.exec_start(exec_id, detach=True)
         except (APIError, DockerException) as exc:
