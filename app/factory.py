@@ -107,6 +107,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.background = BackgroundWorkers()
     app.state.uploads = UploadRegistry()
     app.state.dataset_files = DatasetFiles(settings.store.data_dir)
+    # uploads are read by the service and reach runs only as the valid files staged into a
+    # workspace; nothing else (a training command run as another user) may enter their directory
+    app.state.dataset_files.root.mkdir(parents=True, exist_ok=True)
+    app.state.dataset_files.root.chmod(0o700)
     app.state.config_files = ConfigFiles(settings.store.data_dir)
     app.state.training_layout = training_layout(settings)
     app.state.tuning_setup = tuning_setup(settings, app)
