@@ -75,3 +75,14 @@ def test_owners_whose_names_slug_alike_get_separate_projects(app_factory, tmp_pa
     assert client.get(f"/v1/tunings.get/{jobs['dave.x']['id']}", headers=keys["Dave-X"]).status_code == 404
     listed = client.get("/v1/tunings.list", headers=keys["Dave-X"]).json()["data"]
     assert [job["id"] for job in listed] == [jobs["Dave-X"]["id"]]
+
+
+def test_a_training_file_path_into_another_run_is_refused(app_factory, tmp_path, tiny_model) -> None:
+    client = _client(app_factory, tmp_path, tiny_model)
+    job = _create_job(client, ALICE)
+    for training_file in (f"runs/{job['run_id']}/data", "runs", "."):
+        created = client.post(
+            "/v1/tunings.create", json={"model": TINY, "training_file": training_file}, headers=BOB
+        )
+        assert created.status_code == 400, (training_file, created.text)
+    assert client.get("/v1/tunings.list", headers=BOB).json()["data"] == []
