@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from src.features.auth import service as auth_service
 from src.features.auth.service import Principal
 from src.models.errors import Forbidden
 from src.storage import Store
+from src.storage.db import end_session
 
 # where the body guard (app/bodies.py) leaves the principal it authenticated; the scope is per request
 PRINCIPAL_SCOPE_KEY = "tuning.principal"
@@ -62,30 +64,9 @@ async def _request_session(request: Request, *, read_only: bool) -> AsyncIterato
         try:
             yield session
         except BaseException:
-            await gate.run(_rollback_and_close, session)
+            await gate.end(session, commit=False)
             raise
-        await gate.run(_commit_and_close if not read_only else _close, session)
-
-
-def _commit_and_close(session: Session) -> None:
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-def _rollback_and_close(session: Session) -> None:
-    try:
-        session.rollback()
-    finally:
-        session.close()
-
-
-def _close(session: Session) -> None:
-    session.close()
+        await gate.end(session, commit=not read_only)
 
 
 class SessionGate:
@@ -116,9 +97,12 @@ class SessionGate:
             if scope[self._HELD] == 0:
                 self._permits.release()
 
-    async def run(self, function: Callable[[Session], None], session: Session) -> None:
+    async def end(self, session: Session, *, commit: bool) -> None:
+        """Commit or roll back and close the session, on a thread no handler can be holding."""
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(function, session, limiter=self._exit_threads)
+            await anyio.to_thread.run_sync(
+                functools.partial(end_session, session, commit=commit), limiter=self._exit_threads
+            )
 
 
 def get_principal(

@@ -74,6 +74,20 @@ def create_store_engine(url: str, *, pool_size: int, busy_timeout_ms: int = 30_0
     return create_engine(parsed, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, pool_timeout=10)
 
 
+def end_session(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back, when not committing or when the commit fails), then close."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 class Store:
     """The engine plus session factories; one per application."""
 
@@ -100,13 +114,10 @@ class Store:
         session = self.session(read_only=read_only)
         try:
             yield session
-            if not read_only:
-                session.commit()
         except BaseException:
-            session.rollback()
+            end_session(session, commit=False)
             raise
-        finally:
-            session.close()
+        end_session(session, commit=not read_only)
 
     def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""

@@ -11,45 +11,18 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import DeploymentSettings, ModelSettings, TrainingSettings
 from tests.conftest import ADMIN_KEY, ALICE_KEY, BOB_KEY, bearer
-from tests.features.deployments.conftest import FAKE_COMMAND, port_range, wait_for
+from tests.features.deployments.conftest import wait_for
 
 ALICE = bearer(ALICE_KEY)
 BOB = bearer(BOB_KEY)
 
 
 @pytest.fixture
-def deploy_model_roots(tmp_path: Path) -> Path:
-    root = tmp_path / "models"
-    for name in ("qwen2.5", "tiny"):
-        (root / name).mkdir(parents=True)
-        (root / name / "config.json").write_text("{}")
-    (root / "qwen2.5" / "template.jinja").write_text("{{ messages }}")
-    return root
-
-
-@pytest.fixture
-def deploy_app(app_factory, tmp_path: Path, deploy_model_roots: Path) -> Callable[..., TestClient]:
-    """A started service whose model server is the stand-in (tests/support/fake_vllm.py)."""
-
-    def build(**overrides: object) -> TestClient:
-        deployments: dict[str, object] = {
-            "deploy_command": FAKE_COMMAND,
-            "deploy_ports": port_range(),
-            "deploy_health_interval": 0.2,
-            "deploy_stop_grace": 2.0,
-        }
-        deployments.update(overrides)
-        return app_factory(
-            training=TrainingSettings(
-                training_dir=tmp_path / "training", gpus=["0", "1"], monitor_interval=0.2
-            ),
-            models=ModelSettings(model_roots=[deploy_model_roots]),
-            deployments=DeploymentSettings(**deployments),
-        )
-
-    return build
+def deploy_app(deploy_client, model_roots: Path) -> Callable[..., TestClient]:
+    """The deployments feature's client (a stand-in model server), with a chat template to point at."""
+    (model_roots / "qwen2.5" / "template.jinja").write_text("{{ messages }}")
+    return deploy_client
 
 
 def deploy(client: TestClient, headers: dict[str, str] = ALICE, **body: object) -> dict:
@@ -115,7 +88,7 @@ def test_extra_args_are_judged_as_the_servers_parser_reads_them(deploy_app, extr
     assert client.get("/deployments", headers=ALICE).json()["data"] == []
 
 
-def test_extra_args_reach_the_server_spelled_out_and_confined(deploy_app, deploy_model_roots: Path) -> None:
+def test_extra_args_reach_the_server_spelled_out_and_confined(deploy_app, model_roots: Path) -> None:
     """What passes is handed on in full spelling, so the server never resolves a prefix itself."""
     client = deploy_app()
     info = deploy(
@@ -128,7 +101,7 @@ def test_extra_args_reach_the_server_spelled_out_and_confined(deploy_app, deploy
     )
     # the server gets the resolved paths (admins see them), so its working directory does not matter
     as_admin = client.get(f"/deployments/{info['deployment_id']}", headers=bearer(ADMIN_KEY)).json()
-    tokenizer = deploy_model_roots.resolve() / "qwen2.5"
+    tokenizer = model_roots.resolve() / "qwen2.5"
     assert as_admin["vllm_cmd"].endswith(
         f"--tokenizer {tokenizer} --chat-template {tokenizer / 'template.jinja'} --enforce-eager"
     )
