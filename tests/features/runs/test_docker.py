@@ -64,7 +64,7 @@ def test_run_in_the_container(runs_client, docker_container) -> None:
     assert done["status"] == "succeeded", done
     assert (done["current_step"], done["total_steps"], done["progress"]) == (3, 3, 1.0)
     lines = client.get(f"/runs/{run['id']}/logs?limit=100", headers=ALICE).json()["data"]
-    assert lines[0]["line"] == f"run {run['id']} config {CONTAINER_DIR}/configs/sft.yaml gpus []"
+    assert lines[0]["line"] == f"run {run['id']} config {CONTAINER_DIR}/runs/{run['id']}/train.yaml gpus []"
     losses = [
         p["loss"]
         for p in client.get(f"/runs/{run['id']}/metrics", headers=ALICE).json()["data"]

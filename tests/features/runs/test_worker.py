@@ -31,6 +31,7 @@ def test_worker_process_runs_the_queue(runs_client, training_dir: Path, database
         "TUNING_TRAINING_WORKDIR": ".",
         "TUNING_TRAINING_COMMAND": json.dumps(COMMAND),
         "TUNING_MONITOR_INTERVAL": "0.1",
+        "TUNING_RUN_AS_USER": "",  # see tests/conftest.py
     }
     worker = subprocess.Popen([sys.executable, "-m", "src.features.runs.worker"], env=env, cwd=training_dir)
     try:
