@@ -64,7 +64,7 @@ async def _request_session(request: Request, *, read_only: bool) -> AsyncIterato
         try:
             yield session
         except BaseException:
-            await gate.end(session, commit=False)
+            await gate.end(session, commit=False, failed=True)
             raise
         await gate.end(session, commit=not read_only)
 
@@ -97,11 +97,12 @@ class SessionGate:
             if scope[self._HELD] == 0:
                 self._permits.release()
 
-    async def end(self, session: Session, *, commit: bool) -> None:
-        """Commit or roll back and close the session, on a thread no handler can be holding."""
+    async def end(self, session: Session, *, commit: bool, failed: bool = False) -> None:
+        """End the session (see `end_session`) on a thread no handler can be holding."""
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(
-                functools.partial(end_session, session, commit=commit), limiter=self._exit_threads
+                functools.partial(end_session, session, commit=commit, failed=failed),
+                limiter=self._exit_threads,
             )
 
 

@@ -74,13 +74,17 @@ def create_store_engine(url: str, *, pool_size: int, busy_timeout_ms: int = 30_0
     return create_engine(parsed, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, pool_timeout=10)
 
 
-def end_session(session: Session, *, commit: bool) -> None:
-    """Commit (or roll back, when not committing or when the commit fails), then close."""
+def end_session(session: Session, *, commit: bool, failed: bool = False) -> None:
+    """End a session: roll back when the work `failed`, else commit when asked; then close.
+
+    A session that is only closed ends its transaction and leaves loaded objects readable
+    (a rollback would expire them).
+    """
     try:
-        if commit:
-            session.commit()
-        else:
+        if failed:
             session.rollback()
+        elif commit:
+            session.commit()
     except BaseException:
         session.rollback()
         raise
@@ -115,7 +119,7 @@ class Store:
         try:
             yield session
         except BaseException:
-            end_session(session, commit=False)
+            end_session(session, commit=False, failed=True)
             raise
         end_session(session, commit=not read_only)
 
