@@ -215,3 +215,20 @@ def test_pending_reason_and_gpu_list_name_only_the_callers_things(app_factory, t
     assert admin_gpus[0]["holder"]["id"] == alice_run["id"]
     client.post(f"/runs/{alice_run['id']}/cancel", headers=ALICE)
     client.post(f"/runs/{bob_run['id']}/cancel", headers=BOB)
+
+
+def test_an_artifact_swapped_for_a_link_is_not_served(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "1"}})
+    assert wait_for_status(client, run["id"])["status"] == "succeeded"
+    artifact = next(
+        a
+        for a in client.get(f"/runs/{run['id']}/artifacts", headers=ALICE).json()["data"]
+        if a["path"] == "adapter_config.json"
+    )
+    registered = host_path(client, run["output_dir"]) / "adapter_config.json"
+    registered.unlink()
+    registered.symlink_to("/etc/passwd")  # what the training process could do after the run
+    response = client.get(f"/runs/{run['id']}/artifacts/{artifact['id']}/content", headers=ALICE)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "artifact_gone"
+    assert b"root:" not in response.content

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, StoreDep
 from src.features.datasets.dependencies import DatasetFilesDep
@@ -207,6 +207,27 @@ def run_metrics(run: RunDep, session: ReadSessionDep) -> MetricSeries:
 def run_artifacts(run: RunDep, session: ReadSessionDep) -> ArtifactList:
     """Files the run left in its output directory (registered when it ends)."""
     return ArtifactList(data=[ArtifactRead.model_validate(a) for a in service.artifacts(session, run=run)])
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{artifact_id}/content",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the artifact's bytes",
+        }
+    },
+)
+def download_run_artifact(
+    run: RunDep, artifact_id: Annotated[ObjectId, Path()], session: ReadSessionDep, layout: LayoutDep
+) -> FileResponse:
+    """Stream one artifact of the run (an adapter, a checkpoint file, a log)."""
+    artifact = service.get_artifact(session, run=run, artifact_id=artifact_id)
+    path = service.artifact_file(run, artifact, layout=layout)
+    return FileResponse(
+        path, filename=artifact.path.rsplit("/", 1)[-1], media_type="application/octet-stream"
+    )
 
 
 @router.post("/runs/{run_id}/artifacts/{artifact_id}/tags", response_model=ArtifactRead)

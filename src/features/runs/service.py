@@ -456,10 +456,35 @@ def artifacts(session: Session, *, run: Run) -> list[RunArtifact]:
     )
 
 
-def tag_artifact(session: Session, *, run: Run, artifact_id: str, tags: list[str]) -> RunArtifact:
+def get_artifact(session: Session, *, run: Run, artifact_id: str) -> RunArtifact:
     artifact = session.get(RunArtifact, artifact_id)
     if artifact is None or artifact.run_id != run.id:
         raise NotFound(f"artifact {artifact_id!r} not found in run {run.id}", param="artifact_id")
+    return artifact
+
+
+def artifact_file(run: Run, artifact: RunArtifact, *, layout: TrainingLayout) -> Path:
+    """The artifact's file on this host, inside the run's output directory (links resolved), or 404.
+
+    The training process owns its output directory and could swap a registered file for
+    a link to somewhere else after the run; only a file still inside the directory is served.
+    """
+    output = layout.host_path_of(run.executor, run.output_dir) if run.output_dir else None
+    try:
+        path = resolve_inside(output, artifact.path) if output is not None else None
+    except ValueError:
+        path = None
+    if path is None or not path.is_file():
+        raise NotFound(
+            f"artifact {artifact.id!r} of run {run.id} is no longer on this host's disk",
+            param="artifact_id",
+            code="artifact_gone",
+        )
+    return path
+
+
+def tag_artifact(session: Session, *, run: Run, artifact_id: str, tags: list[str]) -> RunArtifact:
+    artifact = get_artifact(session, run=run, artifact_id=artifact_id)
     artifact.tags = list(dict.fromkeys([*artifact.tags, *tags]))
     session.flush()
     return artifact

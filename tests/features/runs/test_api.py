@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import yaml
@@ -306,3 +308,22 @@ def test_cancel_kills_a_run_that_ignores_term(runs_client) -> None:
     done = wait_for_status(client, run["id"], timeout=30)
     assert done["status"] == "cancelled"
     assert processes_in_group(pgid) == []
+
+
+def test_artifacts_download_with_owner_checks(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "2"}})
+    assert wait_for_status(client, run["id"])["status"] == "succeeded"
+    artifacts = {
+        a["path"]: a for a in client.get(f"/runs/{run['id']}/artifacts", headers=ALICE).json()["data"]
+    }
+    adapter = artifacts["adapter_config.json"]
+    url = f"/runs/{run['id']}/artifacts/{adapter['id']}/content"
+    response = client.get(url, headers=ALICE)
+    assert response.status_code == 200
+    assert response.content == b'{"r": 8}\n'
+    assert hashlib.sha256(response.content).hexdigest() == adapter["sha256"]
+    assert 'filename="adapter_config.json"' in response.headers["content-disposition"]
+    assert client.get(url, headers=bearer(BOB_KEY)).status_code == 404
+    other = client.get(f"/runs/{run['id']}/artifacts/{uuid.uuid4()}/content", headers=ALICE)
+    assert other.status_code == 404 and other.json()["error"]["param"] == "artifact_id"
