@@ -178,6 +178,10 @@ class ModelSettings(BaseSettings):
     model_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="JSON list of directories holding model directories"
     )
+    demo_model: bool = Field(
+        default=True,
+        description="build the tiny demo base model `tuning/tiny-demo` in the data directory on first start",
+    )
 
     @field_validator("model_catalog", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ import pkgutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -20,6 +21,7 @@ from app.background import BackgroundWorkers
 from app.bodies import BodyGuardMiddleware
 from app.config import Settings, get_settings
 from app.deps import SessionGate
+from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.middleware import HttpMetrics, RequestContextMiddleware
@@ -32,6 +34,7 @@ from src.features.deid.mappings import MappingVault, load_or_create_key_file
 from src.features.deployments.manager import DeploymentManager
 from src.features.deployments.service import DeploySetup
 from src.features.gpus import service as gpus_service
+from src.features.models.demo import DEMO_MODEL_NAME, ensure_demo_model
 from src.features.models.service import ModelSources
 from src.features.runs.engine import EngineSettings, RunEngine
 from src.features.runs.executors.docker import DockerExecutor
@@ -113,7 +116,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.dataset_files.root.chmod(0o700)
     app.state.config_files = ConfigFiles(settings.store.data_dir)
     app.state.training_layout = training_layout(settings)
-    app.state.tuning_setup = tuning_setup(settings, app)
+    demo_model = None
+    if settings.models.demo_model:
+        # first start only: a few seconds to build, then it is on disk
+        demo_model = await anyio.to_thread.run_sync(ensure_demo_model, settings.store.data_dir / "models")
+    app.state.tuning_setup = tuning_setup(settings, app, demo_model=demo_model)
     app.state.rate_limiter = RateLimiter(
         storage_uri=settings.rate_limits.rate_limit_storage,
         limits_by_group=settings.rate_limits.rate_limits,
@@ -191,10 +198,13 @@ def deploy_setup(settings: Settings, app: FastAPI) -> DeploySetup:
     )
 
 
-def tuning_setup(settings: Settings, app: FastAPI) -> TuningSetup:
+def tuning_setup(settings: Settings, app: FastAPI, *, demo_model: Path | None = None) -> TuningSetup:
+    catalog = dict(settings.models.model_catalog)
+    if demo_model is not None:
+        catalog.setdefault(DEMO_MODEL_NAME, demo_model)
     return TuningSetup(
         layout=app.state.training_layout,
-        models=ModelSources(catalog=settings.models.model_catalog, roots=settings.models.model_roots),
+        models=ModelSources(catalog=catalog, roots=settings.models.model_roots),
         command=settings.tuning.tuning_command,
         executor=settings.tuning.tuning_executor,
         dataset_files=app.state.dataset_files,
@@ -273,6 +283,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # served by app/docs.py from vendored files instead of a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics_registry = CollectorRegistry()
@@ -282,4 +295,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(app.state.metrics_registry))
     for router in discover_routers():
         app.include_router(router)
+    install_docs(app)
     return app

@@ -15,6 +15,7 @@ Nothing is downloaded: the model must be a local directory.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -116,7 +117,18 @@ class TrainerLog:
         return _Callback()
 
 
+def require_trainer_packages() -> None:
+    """Fail as a launch error, naming the install command, when this Python lacks the trainer's packages."""
+    missing = [name for name in ("torch", "transformers", "peft") if importlib.util.find_spec(name) is None]
+    if missing:
+        fail_launch(
+            f"the bundled trainer needs {', '.join(missing)}, which {sys.executable} does not have: "
+            "install them with `pip install -r requirements-trainer.txt` (scripts/setup.sh does)"
+        )
+
+
 def main() -> None:
+    require_trainer_packages()
     parser = argparse.ArgumentParser(description="SFT with LoRA or full weights from a LLaMA-Factory YAML")
     parser.add_argument("config")
     parser.add_argument("--dataset", help="overrides the YAML's dataset")

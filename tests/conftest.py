@@ -23,6 +23,9 @@ from tests.support import databases
 # (0700), so their children run as root too; tests/security/test_least_privilege.py
 # turns the unprivileged user on where it can be seen working.
 os.environ["TUNING_RUN_AS_USER"] = ""
+# Every test app would otherwise build the demo model into its data directory on start;
+# tests/features/models/test_demo.py turns it on.
+os.environ["TUNING_DEMO_MODEL"] = "0"
 
 ADMIN_KEY = "test-admin-key-000"
 ALICE_KEY = "test-key-001"
@@ -70,7 +73,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if os.environ.get("CI"):
             pytest.fail("the trainer's packages are missing: pip install -r requirements-trainer.txt")
         pytest.skip("the trainer's packages are not installed (requirements-trainer.txt)")
-    from tests.support.tiny_model import build_tiny_llama
+    from src.features.models.demo import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
 

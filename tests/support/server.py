@@ -30,6 +30,7 @@ def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
             "TUNING_PORT": str(port),
             "TUNING_API_KEYS": '["test-admin-key-000"]',
             "TUNING_RUN_AS_USER": "",  # see tests/conftest.py
+            "TUNING_DEMO_MODEL": "0",
             "PYTHONPATH": str(PROJECT_ROOT),
         }
     )

@@ -25,7 +25,7 @@ pytestmark = [
 def test_real_vllm_serves_a_chat_completion_through_the_proxy(
     app_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.support.tiny_model import build_tiny_llama
+    from src.features.models.demo import build_tiny_llama
 
     build_tiny_llama(tmp_path / "models" / "tiny-llama")
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
