@@ -15,8 +15,10 @@ Nothing is downloaded: the model must be a local directory.
 from __future__ import annotations
 
 import argparse
+import getpass
 import importlib.util
 import json
+import os
 import sys
 import time
 from datetime import timedelta
@@ -140,6 +142,12 @@ def main() -> None:
     model_path = Path(str(config.get("model_name_or_path", "")))
     if not model_path.is_dir():
         fail_launch(f"model_name_or_path {str(model_path)!r} is not a local model directory")
+    unreadable = [f.name for f in model_path.iterdir() if f.is_file() and not os.access(f, os.R_OK)]
+    if unreadable:
+        fail_launch(
+            f"{', '.join(sorted(unreadable))} in {model_path} cannot be read by user "
+            f"{getpass.getuser()!r}, who runs training: make the model directory world-readable"
+        )
     if not dataset_path.exists():
         fail_launch(f"dataset {str(dataset_path)!r} not found")
 

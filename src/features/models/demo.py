@@ -89,7 +89,10 @@ def ensure_demo_model(models_dir: Path) -> Path | None:
     building = Path(tempfile.mkdtemp(prefix=".tiny-demo-", dir=models_dir))
     try:
         build_tiny_llama(building)
+        # readable by the unprivileged user that runs training (safetensors writes 0600)
         building.chmod(0o755)
+        for file in building.iterdir():
+            file.chmod(0o644)
         building.rename(target)
     except OSError:
         if not (target / "config.json").is_file():  # not another process that finished first

@@ -30,6 +30,10 @@ def test_first_start_builds_it_once_and_it_fine_tunes(app_factory, tmp_path: Pat
     client = app_factory(**settings)
     built = tmp_path / "data" / "models" / "tiny-demo"
     assert (built / "config.json").is_file() and (built / "tokenizer.json").is_file()
+    # the unprivileged user that runs training must be able to read every file of it
+    assert all(f.stat().st_mode & 0o004 for f in built.iterdir()), oct(
+        (built / "model.safetensors").stat().st_mode
+    )
     models = {m["id"]: m for m in client.get("/v1/models", headers=ALICE).json()["data"]}
     assert models[demo.DEMO_MODEL_NAME]["kind"] == "base"
     first_build = (built / "model.safetensors").stat().st_mtime_ns
