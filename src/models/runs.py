@@ -85,10 +85,17 @@ class RunRead(ApiModel):
     owner: str
     status: RunStatus
     executor: Executor
-    progress: float = Field(description="0 to 1")
+    progress: float = Field(
+        description="0 to 1, from training steps only; never goes back, and 1 only once the run succeeded"
+    )
     current_step: int | None
     total_steps: int | None
     epoch: float | None
+    summary: dict[str, float] | None = Field(
+        default=None,
+        description="the trainer's end-of-training figures (`train_loss` average, `train_runtime`, "
+        "`train_samples_per_second`, …); not part of the step series",
+    )
     dataset: str | None
     train_config: str | None
     gpus: int
@@ -134,6 +141,8 @@ class LogPage(ApiModel):
 
 
 class MetricPoint(ApiModel):
+    """One training step's metrics, merged across the sources that reported it."""
+
     step: int | None
     epoch: float | None
     loss: float | None
@@ -142,7 +151,7 @@ class MetricPoint(ApiModel):
     grad_norm: float | None
     throughput: float | None
     extra: dict[str, Any]
-    source: str
+    source: str = Field(description="`trainer_log` when trainer_log.jsonl reported the step, else `output`")
     created_at: datetime
 
 

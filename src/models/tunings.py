@@ -70,6 +70,11 @@ class TuningJobRead(ApiModel):
     validation_file: str | None
     hyperparameters: dict[str, Any]
     metrics: TuningMetrics | None
+    summary: dict[str, float] | None = Field(
+        default=None,
+        description="the trainer's end-of-training figures (`train_loss` average, `train_runtime`, "
+        "`train_samples_per_second`, …) once training ends",
+    )
     result_files: list[str]
     fine_tuned_model: str
     error: TuningError | None

@@ -139,6 +139,10 @@ class Run(Base):
     current_step: Mapped[int | None] = mapped_column(Integer)
     total_steps: Mapped[int | None] = mapped_column(Integer)
     epoch: Mapped[float | None] = mapped_column()
+    # the end-of-training figures (`train_loss` average, `train_runtime`, samples/s), not a step's
+    summary: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    # the step the training loop's tqdm bar in output.log last showed: the step of the log dicts after it
+    output_step: Mapped[int | None] = mapped_column(Integer)
     log_offset: Mapped[int] = mapped_column(BigInteger, default=0)
     trainer_log_offset: Mapped[int] = mapped_column(BigInteger, default=0)
     log_lines: Mapped[int] = mapped_column(Integer, default=0)
@@ -170,10 +174,13 @@ class RunLog(Base):
 
 
 class RunMetric(Base):
-    """One point of a run's training metrics."""
+    """One step of a run's training metrics, merged across the sources that reported it."""
 
     __tablename__ = "run_metric"
-    __table_args__ = (Index("ix_run_metric_run_id_id", "run_id", "id"),)
+    __table_args__ = (
+        Index("ix_run_metric_run_id_id", "run_id", "id"),
+        Index("ix_run_metric_run_id_step", "run_id", "step"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))

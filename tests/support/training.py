@@ -21,6 +21,8 @@ FAKE_ENV = [
     "FAKE_LINES",
     "FAKE_MARK",
     "FAKE_OOM",
+    "FAKE_REAL",
+    "FAKE_NO_TRAINER_LOG",
 ]
 
 

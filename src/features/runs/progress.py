@@ -4,7 +4,11 @@
   lr` (older: `learning_rate`), `epoch, percentage, elapsed_time, remaining_time`;
   `loss` may be null.
 - Hugging Face Trainer log lines: `{'loss': 1.23, 'grad_norm': 0.5, 'learning_rate': 2e-05, 'epoch': 0.5}`.
-- tqdm counters: `12/100 [00:10<01:20, 1.2it/s]`.
+- tqdm counters: `12/100 [00:10<01:20, 1.2it/s]`; only the training loop's bar counts
+  (no description, or one that names training), never a loading, download or evaluation bar.
+
+The end-of-training summary (`{'train_runtime': …, 'train_loss': …}`) is a `MetricSample`
+with `summary=True`: it describes the whole run, not a step.
 """
 
 from __future__ import annotations
@@ -17,6 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _TQDM = re.compile(r"(?<![\d/])(\d+)/(\d+) \[(?:\d+:)?\d+:\d+<")
+# what precedes the counter in tqdm's default format: `desc: 45%|████▌     | `
+_TQDM_BAR = re.compile(r"\s*\d{1,3}%\|[^|]*\|\s*$")
+_TRAINING_BAR = re.compile(r"epoch|train|step|iter|fine.?tun", re.I)
+_OTHER_BAR = re.compile(
+    r"load|download|fetch|upload|eval|predict|test|valid|infer|map|tokeni[sz]|shard|writ|sav|"
+    r"convert|generat|filter|process|extract|merg|quantiz|compil|build|\.[a-z]{2,12}\b",
+    re.I,
+)
 _HF_DICT = re.compile(r"\{'[a-z_]+': .*\}")
 _OOM = re.compile(
     r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|Killed process .* out of memory", re.I
@@ -27,10 +39,14 @@ _DATA_ERROR = re.compile(
     re.I,
 )
 _METRIC_KEYS = {"loss", "eval_loss", "grad_norm", "epoch"}
+_SUMMARY_KEYS = {"train_runtime", "train_loss", "train_samples_per_second", "train_steps_per_second"}
 
 
 @dataclass
 class Progress:
+    """Where training stands, and which kind of source said so (`trainer_log`, `log_dict`, `tqdm`)."""
+
+    kind: str = "tqdm"
     current_step: int | None = None
     total_steps: int | None = None
     epoch: float | None = None
@@ -48,6 +64,14 @@ class MetricSample:
     grad_norm: float | None = None
     throughput: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    summary: bool = False
+
+    def summary_values(self) -> dict[str, float]:
+        """The numbers of an end-of-training summary, under the trainer's own names."""
+        values = {k: number for k, v in self.extra.items() if (number := _number(v)) is not None}
+        if self.epoch is not None:
+            values["epoch"] = self.epoch
+        return values
 
 
 def _number(value: Any) -> float | None:
@@ -80,7 +104,11 @@ def parse_trainer_log_line(line: str) -> tuple[Progress | None, MetricSample | N
         step / total if step is not None and total else (percentage / 100 if percentage is not None else None)
     )
     progress = Progress(
-        current_step=step, total_steps=total, epoch=_number(record.get("epoch")), fraction=fraction
+        kind="trainer_log",
+        current_step=step,
+        total_steps=total,
+        epoch=_number(record.get("epoch")),
+        fraction=fraction,
     )
     known = {
         "current_steps",
@@ -110,37 +138,63 @@ def parse_trainer_log_line(line: str) -> tuple[Progress | None, MetricSample | N
 
 
 def parse_output_line(line: str) -> tuple[Progress | None, MetricSample | None]:
-    """A line of the training script's output: a Hugging Face log dict or a tqdm counter."""
+    """A line of the training script's output: a Hugging Face log dict or the training loop's tqdm counter."""
     match = _HF_DICT.search(line)
     if match:
         try:
             record = ast.literal_eval(match.group(0))
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             record = None
-        if isinstance(record, dict) and (_METRIC_KEYS | {"learning_rate", "train_loss"}) & record.keys():
-            sample = MetricSample(
-                source="output",
-                epoch=_number(record.get("epoch")),
-                loss=_number(record.get("loss", record.get("train_loss"))),
-                eval_loss=_number(record.get("eval_loss")),
-                lr=_number(record.get("learning_rate")),
-                grad_norm=_number(record.get("grad_norm")),
-                throughput=_number(
-                    record.get("train_samples_per_second", record.get("eval_samples_per_second"))
-                ),
-                extra={
-                    k: v
-                    for k, v in record.items()
-                    if isinstance(v, (int, float)) and k not in _METRIC_KEYS and k != "learning_rate"
-                },
-            )
-            return Progress(epoch=sample.epoch), sample
-    counters = _TQDM.findall(line)
+        if isinstance(record, dict) and (_METRIC_KEYS | {"learning_rate"} | _SUMMARY_KEYS) & record.keys():
+            return _parse_log_dict(record)
+    counters = list(_TQDM.finditer(line))
     if counters:
-        step, total = (int(x) for x in counters[-1])
-        if total > 0 and step <= total:
-            return Progress(current_step=step, total_steps=total, fraction=step / total), None
+        last = counters[-1]
+        step, total = int(last.group(1)), int(last.group(2))
+        if total > 0 and step <= total and is_training_bar(tqdm_description(line[: last.start()])):
+            return Progress(kind="tqdm", current_step=step, total_steps=total, fraction=step / total), None
     return None, None
+
+
+def _parse_log_dict(record: dict[str, Any]) -> tuple[Progress, MetricSample]:
+    summary = "train_runtime" in record or ("train_loss" in record and "loss" not in record)
+    sample = MetricSample(
+        source="output",
+        step=_int(record.get("step")),
+        epoch=_number(record.get("epoch")),
+        loss=_number(record.get("loss", record.get("train_loss"))),
+        eval_loss=_number(record.get("eval_loss")),
+        lr=_number(record.get("learning_rate")),
+        grad_norm=_number(record.get("grad_norm")),
+        throughput=_number(record.get("train_samples_per_second", record.get("eval_samples_per_second"))),
+        # transformers 5 prints its numbers quoted
+        extra={
+            k: number
+            for k, v in record.items()
+            if k not in _METRIC_KEYS | {"learning_rate", "step"}
+            and isinstance(v, (int, float, str))
+            and (number := _number(v)) is not None
+        },
+        summary=summary,
+    )
+    step = None if summary else sample.step
+    return Progress(kind="log_dict", current_step=step, epoch=sample.epoch), sample
+
+
+def tqdm_description(prefix: str) -> str:
+    """The `desc` of a tqdm line, from the text before its `n/total` counter."""
+    return _TQDM_BAR.sub("", prefix).strip().rstrip(":").strip()
+
+
+def is_training_bar(description: str) -> bool:
+    """Whether a tqdm bar with this description can be the training loop's.
+
+    The Hugging Face Trainer's bar has no description; loading, download, dataset and
+    evaluation bars name what they do (`Loading weights`, `Map`, `model.safetensors`).
+    """
+    if not description:
+        return True
+    return bool(_TRAINING_BAR.search(description)) and not _OTHER_BAR.search(description)
 
 
 def looks_like_oom(lines: list[str]) -> bool:

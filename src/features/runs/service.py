@@ -341,6 +341,7 @@ def to_read(session: Session, *, run: Run, principal: Principal, layout: Trainin
         current_step=run.current_step,
         total_steps=run.total_steps,
         epoch=run.epoch,
+        summary=run.summary,
         dataset=run.dataset_ref,
         train_config=run.train_config_ref,
         gpus=run.gpus_requested,

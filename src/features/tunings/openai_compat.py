@@ -22,7 +22,7 @@ from src.models.openai import (
 )
 from src.models.runs import RunStatus
 from src.models.tunings import TuningCreate
-from src.storage.tables import Dataset, TuningJob
+from src.storage.tables import Dataset, RunMetric, TuningJob
 
 BASE_LEARNING_RATE = 1e-4
 _STATUS = {
@@ -111,6 +111,7 @@ def events(session: Session, *, job: TuningJob) -> list[OpenAIEvent]:
     for point in runs_service.metrics(session, run=run):
         data = {
             "step": point.step,
+            "total_steps": run.total_steps,
             "train_loss": point.loss,
             "valid_loss": point.eval_loss,
             "epoch": point.epoch,
@@ -119,13 +120,20 @@ def events(session: Session, *, job: TuningJob) -> list[OpenAIEvent]:
         event = OpenAIEvent(
             id=f"ftevent-m{point.id}",
             created_at=unix(point.created_at) or 0,
-            message=f"Step {point.step}: training loss={point.loss}",
+            message=_metrics_message(point, total_steps=run.total_steps),
             type="metrics",
             data=data,
         )
         found.append((point.created_at, f"m{point.id:012d}", event))
     found.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return [event for _, _, event in found]
+
+
+def _metrics_message(point: RunMetric, *, total_steps: int | None) -> str:
+    step = f"Step {point.step}/{total_steps}" if total_steps else f"Step {point.step}"
+    parts = [f"training loss={point.loss:.4f}" if point.loss is not None else None]
+    parts.append(f"validation loss={point.eval_loss:.4f}" if point.eval_loss is not None else None)
+    return f"{step}: {', '.join(p for p in parts if p) or 'metrics'}"
 
 
 def checkpoints(session: Session, *, job: TuningJob) -> list[OpenAICheckpoint]:
@@ -135,17 +143,26 @@ def checkpoints(session: Session, *, job: TuningJob) -> list[OpenAICheckpoint]:
         match = re.match(r"checkpoint-(\d+)/", artifact.path)
         if match:
             steps.setdefault(int(match.group(1)), artifact.created_at)
+    points = [p for p in runs_service.metrics(session, run=job.run) if p.step is not None]
     return [
         OpenAICheckpoint(
             id=f"ftckpt-{job.id.removeprefix('job-')}-{step}",
             created_at=unix(created) or 0,
             fine_tuned_model_checkpoint=f"{job.fine_tuned_model}:ckpt-step-{step}",
             fine_tuning_job_id=job.id,
-            metrics={"step": step},
+            metrics=_checkpoint_metrics(points, step=step),
             step_number=step,
         )
         for step, created in sorted(steps.items(), reverse=True)
     ]
+
+
+def _checkpoint_metrics(points: list[RunMetric], *, step: int) -> dict[str, Any]:
+    """The losses last logged at or before a checkpoint's step, as OpenAI names them."""
+    reached = sorted((p for p in points if p.step is not None and p.step <= step), key=lambda p: p.step or 0)
+    train = next((p.loss for p in reversed(reached) if p.loss is not None), None)
+    valid = next((p.eval_loss for p in reversed(reached) if p.eval_loss is not None), None)
+    return {"step": step, "train_loss": train, "valid_loss": valid}
 
 
 def to_openai_file(dataset: Dataset) -> OpenAIFile:

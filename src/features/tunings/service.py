@@ -310,6 +310,7 @@ def to_read(session: Session, *, job: TuningJob) -> TuningJobRead:
         validation_file=job.validation_file,
         hyperparameters=job.hyperparameters,
         metrics=latest_metrics(session, job=job),
+        summary=run.summary,
         result_files=result_files(session, job=job),
         fine_tuned_model=job.fine_tuned_model,
         error=error,

@@ -49,17 +49,12 @@ def test_run_succeeds_with_progress_metrics_logs_and_artifacts(runs_client) -> N
     assert "finished" in lines[-1]["line"]
 
     series = client.get(f"/runs/{run['id']}/metrics", headers=ALICE).json()["data"]
-    from_trainer_log = [p for p in series if p["source"] == "trainer_log"]
-    from_output = [p for p in series if p["source"] == "output"]
-    assert [p["step"] for p in from_trainer_log] == [1, 2, 3, 4]
-    assert [p["loss"] for p in from_trainer_log] == [1.9, 1.8, 1.7, 1.6]
-    assert all(p["lr"] == 2e-05 for p in from_trainer_log)
-    assert [p["grad_norm"] for p in from_output] == [0.5] * 4 and [p["epoch"] for p in from_output] == [
-        1,
-        2,
-        3,
-        4,
-    ]
+    # one point per step: trainer_log.jsonl's values, with the grad_norm only output.log printed
+    assert [p["step"] for p in series] == [1, 2, 3, 4]
+    assert {p["source"] for p in series} == {"trainer_log"}
+    assert [p["loss"] for p in series] == [1.9, 1.8, 1.7, 1.6]
+    assert [p["epoch"] for p in series] == [1, 2, 3, 4]
+    assert all(p["lr"] == 2e-05 and p["grad_norm"] == 0.5 for p in series)
 
     artifacts = client.get(f"/runs/{run['id']}/artifacts", headers=ALICE).json()["data"]
     kinds = {a["path"]: a["kind"] for a in artifacts}
@@ -75,6 +70,68 @@ def test_run_succeeds_with_progress_metrics_logs_and_artifacts(runs_client) -> N
         f"/runs/{run['id']}/artifacts/{weights['id']}/tags", json={"tags": ["best"]}, headers=ALICE
     )
     assert tagged.json()["tags"] == ["best"]
+
+
+def test_transformers_output_gives_one_point_per_step_and_a_summary(runs_client) -> None:
+    """A loading bar, evaluation bars and dicts, and the final average: none of them is a step."""
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "4", "FAKE_REAL": "1"}})
+    done = wait_for_status(client, run["id"])
+    assert done["status"] == "succeeded", done
+    assert (done["current_step"], done["total_steps"], done["progress"]) == (4, 4, 1.0)
+    assert done["summary"] == {
+        "train_runtime": 0.5,
+        "train_samples_per_second": 64.0,
+        "train_steps_per_second": 8.0,
+        "train_loss": 1.75,
+        "epoch": 4.0,
+    }
+    series = client.get(f"/runs/{run['id']}/metrics", headers=ALICE).json()["data"]
+    assert [p["step"] for p in series] == [1, 2, 3, 4]
+    assert [(p["loss"], p["eval_loss"], p["grad_norm"]) for p in series] == [
+        (1.9, 2.1, 0.5),
+        (1.8, 2.2, 0.5),
+        (1.7, 2.3, 0.5),
+        (1.6, 2.4, 0.5),
+    ]
+    assert all(p["source"] == "trainer_log" and "train_loss" not in p["extra"] for p in series)
+
+
+def test_without_trainer_log_the_training_bar_numbers_the_steps(runs_client) -> None:
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "4", "FAKE_REAL": "1", "FAKE_NO_TRAINER_LOG": "1"}})
+    done = wait_for_status(client, run["id"])
+    assert done["status"] == "succeeded", done
+    assert (done["current_step"], done["total_steps"], done["epoch"]) == (4, 4, 4.0)
+    assert done["summary"]["train_loss"] == 1.75
+    series = client.get(f"/runs/{run['id']}/metrics", headers=ALICE).json()["data"]
+    assert [(p["step"], p["loss"], p["eval_loss"], p["source"]) for p in series] == [
+        (1, 1.9, 2.1, "output"),
+        (2, 1.8, 2.2, "output"),
+        (3, 1.7, 2.3, "output"),
+        (4, 1.6, 2.4, "output"),
+    ]
+
+
+def test_progress_while_running_follows_the_steps(runs_client) -> None:
+    """The loading bar (21/21) is not progress; progress never goes back and is 1 only at success."""
+    client = runs_client()
+    run = start_run(client, {"env": {"FAKE_STEPS": "20", "FAKE_SLEEP": "0.15", "FAKE_REAL": "1"}})
+    seen: list[float] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        current = client.get(f"/runs/{run['id']}", headers=ALICE).json()
+        if current["status"] != "running":
+            if current["status"] in {"succeeded", "failed", "cancelled"}:
+                break
+            continue
+        seen.append(current["progress"])
+        assert current["total_steps"] in (None, 20), current
+        time.sleep(0.05)
+    assert current["status"] == "succeeded" and current["progress"] == 1.0
+    assert seen == sorted(seen), "progress went back"
+    assert max(seen) < 1.0
+    assert any(0.05 < value < 0.95 for value in seen), seen
 
 
 def test_the_command_gets_its_environment(runs_client, training_dir: Path) -> None:

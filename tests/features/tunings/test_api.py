@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 
 import pytest
@@ -68,6 +69,57 @@ def test_tuning_job_trains_the_tiny_model(tuning_client) -> None:
     deleted = client.delete(f"/v1/tunings.delete/{job['id']}", headers=ALICE)
     assert deleted.json() == {"id": job["id"], "object": "tuning.job", "deleted": True}
     assert client.get(f"/v1/tunings.get/{job['id']}", headers=ALICE).status_code == 404
+
+
+def test_real_run_progress_and_one_metric_point_per_step(tuning_client) -> None:
+    """The bundled trainer on the tiny model: 40 steps, watched while it runs."""
+    client = tuning_client()
+    training_file = upload_training_file(client)
+    created = client.post(
+        "/v1/tunings.create",
+        json={
+            "model": TINY,
+            "training_file": training_file,
+            "hyperparameters": {"epochs": 10, "batch_size": 4, "learning_rate": 0.005},
+        },
+        headers=ALICE,
+    )
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    seen: list[float] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/tunings.get/{job_id}", headers=ALICE).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        if job["status"] == "running" and job["metrics"] is not None:
+            seen.append(job["metrics"]["progress"])
+        time.sleep(0.2)
+    assert job["status"] == "succeeded", job
+    assert job["metrics"]["progress"] == 1.0 and job["metrics"]["total_steps"] == 40
+    assert seen == sorted(seen), f"progress went back: {seen}"
+    assert all(value < 1.0 for value in seen), seen
+    assert any(0.05 < value < 0.95 for value in seen), seen
+    assert job["summary"]["train_loss"] > 0 and job["summary"]["train_runtime"] > 0
+
+    series = client.get(f"/v1/tunings.metrics/{job_id}", headers=ALICE).json()["data"]
+    assert [p["step"] for p in series] == list(range(1, 41))
+    assert all(p["loss"] is not None and p["grad_norm"] is not None for p in series)
+    assert job["metrics"]["train_loss"] == series[-1]["loss"]
+    run_series = client.get(f"/runs/{job['run_id']}/metrics", headers=ALICE).json()["data"]
+    assert [(p["step"], p["loss"]) for p in run_series] == [(p["step"], p["loss"]) for p in series]
+
+    events = client.get(f"/v1/fine_tuning/jobs/{job_id}/events?limit=1000", headers=ALICE).json()["data"]
+    metric_events = [e["data"] for e in events if e["type"] == "metrics"]
+    assert sorted((d["step"], d["train_loss"]) for d in metric_events) == [
+        (p["step"], p["loss"]) for p in series
+    ]
+    checkpoints = client.get(f"/v1/fine_tuning/jobs/{job_id}/checkpoints?limit=100", headers=ALICE).json()
+    by_step = {p["step"]: p["loss"] for p in series}
+    assert checkpoints["data"], checkpoints
+    for checkpoint in checkpoints["data"]:
+        step = checkpoint["step_number"]
+        assert checkpoint["metrics"]["train_loss"] == by_step[step] is not None
 
 
 def test_bad_input_is_a_clear_4xx(tuning_client) -> None:

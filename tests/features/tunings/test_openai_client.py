@@ -86,9 +86,14 @@ def test_openai_client_end_to_end(live_server: str) -> None:
     created = [e.created_at for e in events.data]
     assert created == sorted(created, reverse=True)
 
+    every = client.fine_tuning.jobs.list_events(first.id, limit=1000).data
+    steps = [e.data["step"] for e in every if e.type == "metrics"]
+    assert sorted(steps) == list(range(1, 9)), "one metrics event per step (16 records, batch 4, 2 epochs)"
+
     checkpoints = client.fine_tuning.jobs.checkpoints.list(first.id)
     assert checkpoints.data and checkpoints.data[0].fine_tuning_job_id == first.id
     assert checkpoints.data[0].step_number > 0
+    assert all(c.metrics.train_loss is not None for c in checkpoints.data)
 
     wait_succeeded(client, second.id)
     with pytest.raises(openai.BadRequestError) as finished:
