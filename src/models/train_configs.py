@@ -34,6 +34,8 @@ TrainConfigPage = Page[TrainConfigRead]
 
 
 class SlotMetadata(ApiModel):
+    """What `GET /v1/train-config` answers; `PUT` wraps it in `{"train_config": …}`."""
+
     filename: str
     uploaded_at: datetime
     size: int
@@ -43,6 +45,8 @@ class SlotMetadata(ApiModel):
 
 
 class SlotAnswer(ApiModel):
+    """What `PUT /v1/train-config` answers."""
+
     train_config: SlotMetadata
 
 

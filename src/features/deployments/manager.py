@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import subprocess
 import threading
@@ -147,9 +146,10 @@ class DeploymentManager:
                     "deployment %s started: pid %s on port %s", deployment.id, process.pid, deployment.port
                 )
                 return
-            process = self._processes.get(deployment.id)
-            exit_code = process.poll() if process is not None else None
-            if exit_code is not None or not service.is_alive(deployment.pid, command=deployment.command):
+            ended, exit_code = service.server_exit(
+                self._processes.get(deployment.id), pid=deployment.pid, command=deployment.command
+            )
+            if ended:
                 self._processes.pop(deployment.id, None)
                 tail = " | ".join(service.log_tail(deployment, lines=5))
                 service.mark_ended(
@@ -181,6 +181,7 @@ class DeploymentManager:
                     session,
                     deployment=deployment,
                     status=DeploymentStatus.failed,
+                    exit_code=service.reap(self._processes.pop(deployment_id, None)),
                     error=f"not serving after {self.start_timeout:.0f} s: {problem}",
                 )
             elif not starting and deployment.failed_polls >= self.unhealthy_after:
@@ -216,11 +217,11 @@ class DeploymentManager:
                 deployment.status = DeploymentStatus.stopping.value
                 pid, command = deployment.pid, deployment.command
             service.stop_process(pid, command=command, grace=grace)
-            process = self._processes.pop(deployment_id, None)
-            if process is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=5)  # reap it, so no zombie is left behind
+            # reaped, so no zombie is left behind and its exit code is kept
+            exit_code = service.reap(self._processes.pop(deployment_id, None))
             with self.store.session_scope() as session:
                 deployment = session.get(Deployment, deployment_id)
                 if deployment is not None:
-                    service.mark_ended(session, deployment=deployment, status=DeploymentStatus.stopped)
+                    service.mark_ended(
+                        session, deployment=deployment, status=DeploymentStatus.stopped, exit_code=exit_code
+                    )

@@ -181,18 +181,17 @@ def _place_gpus(
     free = gpus_service.free_gpus(session, gpu_ids=setup.gpu_ids)
     scope = principal.owner_scope  # a user's message names only its own holders
     if data.preferred_gpu is not None:
-        if data.preferred_gpu not in setup.gpu_ids:
-            raise Invalid(
-                f"GPU {data.preferred_gpu!r} is not in the inventory {setup.gpu_ids}", param="preferred_gpu"
-            )
-        if data.preferred_gpu not in free:
+        preferred = str(data.preferred_gpu)  # the seed sends the index `0`; the ledger names it "0"
+        if preferred not in setup.gpu_ids:
+            raise Invalid(f"GPU {preferred!r} is not in the inventory {setup.gpu_ids}", param="preferred_gpu")
+        if preferred not in free:
             raise Conflict(
-                f"GPU {data.preferred_gpu} is taken; held: "
+                f"GPU {preferred} is taken; held: "
                 f"{gpus_service.describe_holders(session, owner_scope=scope)}",
                 param="preferred_gpu",
                 code="gpu_taken",
             )
-        free = [data.preferred_gpu] + [g for g in free if g != data.preferred_gpu]
+        free = [preferred] + [g for g in free if g != preferred]
     if len(free) < data.gpu_count:
         held = gpus_service.describe_holders(session, owner_scope=scope)
         raise Conflict(
@@ -354,6 +353,31 @@ def is_alive(pid: int | None, *, command: list[str]) -> bool:
     return state != "Z" and [part.decode() for part in cmdline if part] == command
 
 
+def server_exit(
+    process: subprocess.Popen[bytes] | None, *, pid: int | None, command: list[str]
+) -> tuple[bool, int | None]:
+    """(ended, exit code) of a deployment's server.
+
+    A server this service started is its child, and only waitpid() (`poll()`) speaks for it: /proc
+    empties an exiting process's command line, and shows it as a zombie, before the parent reaps it,
+    so a verdict taken from /proc would find it gone with its exit code not yet read.
+    /proc decides only for a server adopted after a restart, whose exit code no process can read.
+    """
+    if process is None:
+        return not is_alive(pid, command=command), None
+    code = process.poll()
+    return code is not None, code
+
+
+def reap(process: subprocess.Popen[bytes] | None, *, timeout: float = 5.0) -> int | None:
+    """Wait for a child told to end; its exit code, or None when it is not ours or outlives `timeout`."""
+    if process is None:
+        return None
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        return process.wait(timeout=timeout)
+    return None
+
+
 def stop_process(pid: int | None, *, command: list[str], grace: float) -> None:
     """TERM the process group, then KILL after `grace` seconds (at once when grace is 0)."""
     if not is_alive(pid, command=command):
@@ -442,13 +466,14 @@ def to_info(deployment: Deployment, *, principal: Principal, setup: DeploySetup)
         model_path = shown_path(model_path, setup=setup)
         command = [_shown_argument(token, setup=setup) for token in command]
     return DeploymentInfo(
+        id=deployment.id,
         deployment_id=deployment.id,
         model_path=model_path,
         model_version=deployment.model_version,
         served_model_name=deployment.served_model_name,
         run_id=deployment.run_id,
         tags=deployment.tags,
-        gpu_id=deployment.gpu_ids[0] if deployment.gpu_ids else None,
+        gpu_id=gpu_index(deployment.gpu_ids[0]) if deployment.gpu_ids else None,
         gpu_ids=deployment.gpu_ids,
         port=deployment.port,
         pid=deployment.pid,
@@ -463,6 +488,12 @@ def to_info(deployment: Deployment, *, principal: Principal, setup: DeploySetup)
         error=deployment.error,
         exit_code=deployment.exit_code,
     )
+
+
+def gpu_index(gpu_id: str) -> int | str:
+    """A ledger id as the seed shows `gpu_id`: the integer index when it is one ("0" is 0), else as it is."""
+    canonical = gpu_id.isascii() and gpu_id.isdigit() and str(int(gpu_id)) == gpu_id  # "01" stays "01"
+    return int(gpu_id) if canonical else gpu_id
 
 
 def is_active(deployment: Deployment) -> bool:

@@ -17,6 +17,7 @@ from src.models.errors import Invalid, TooLarge, error_responses
 from src.models.train_configs import (
     SlotAnswer,
     SlotDeleted,
+    SlotMetadata,
     TrainConfigPage,
     TrainConfigRead,
     TrainConfigText,
@@ -113,10 +114,10 @@ def put_train_config(
     return SlotAnswer(train_config=service.to_slot_metadata(config))
 
 
-@router.get("/train-config", response_model=SlotAnswer)
-def get_train_config(session: ReadSessionDep, principal: PrincipalDep) -> SlotAnswer:
-    """The metadata of the YAML in your slot (404 when empty)."""
-    return SlotAnswer(train_config=service.to_slot_metadata(service.get_slot(session, principal=principal)))
+@router.get("/train-config", response_model=SlotMetadata)
+def get_train_config(session: ReadSessionDep, principal: PrincipalDep) -> SlotMetadata:
+    """The metadata of the YAML in your slot, at the top level (404 when empty)."""
+    return service.to_slot_metadata(service.get_slot(session, principal=principal))
 
 
 @router.delete("/train-config", response_model=SlotDeleted)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from src.features.deployments import service
 from src.features.gpus import service as gpus_service
 from tests.conftest import ADMIN_KEY, BOB_KEY, bearer
 from tests.features.deployments.conftest import ALICE, wait_for
@@ -42,7 +43,8 @@ def test_deploy_serve_proxy_and_stop(deploy_client) -> None:
         served_model_name="qwen-demo",
         extra_args="--max-model-len 2048",
     )
-    assert info["status"] == "starting" and info["gpu_ids"] == ["0"] and info["gpu_id"] == "0"
+    assert info["status"] == "starting" and info["gpu_ids"] == ["0"] and info["gpu_id"] == 0
+    assert info["id"] == info["deployment_id"]
     assert f"--port {info['port']}" in info["vllm_cmd"] and info["vllm_cmd"].endswith("--max-model-len 2048")
     assert info["log_file"] == f"deploy_logs/{info['deployment_id']}.log"
     running = wait_for(client, info["deployment_id"], {"running"})
@@ -82,6 +84,66 @@ def test_deploy_serve_proxy_and_stop(deploy_client) -> None:
     again = deploy(client)
     assert again["port"] == info["port"]  # the port went back to the pool
     client.delete(f"/deployments/{again['deployment_id']}?force=true", headers=ALICE)
+
+
+# seed 004's "创建模型部署" request body, copied as the seed gives it
+SEED_DEPLOYMENT_BODY = """
+{
+  "model_path": "models/qwen2.5",
+  "model_version": "v1",
+  "tags": ["demo"],
+  "extra_args": "--max-num-seqs 4",
+  "preferred_gpu": 0,
+  "health_path": "/health"
+}
+"""
+
+
+def test_seed_deployment_body_verbatim_lands_on_gpu_0(deploy_client, model_roots: Path) -> None:
+    (model_roots / "models" / "qwen2.5").mkdir(parents=True)
+    (model_roots / "models" / "qwen2.5" / "config.json").write_text("{}")
+    client = deploy_client()
+    response = client.post(
+        "/deployments",
+        content=SEED_DEPLOYMENT_BODY,
+        headers={**ALICE, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    info = response.json()
+    assert info["gpu_id"] == 0 and info["gpu_ids"] == ["0"]
+    assert info["id"] == info["deployment_id"] and info["model_path"] == "models/qwen2.5"
+    assert info["model_version"] == "v1" and info["tags"] == ["demo"] and info["health_path"] == "/health"
+    assert info["vllm_cmd"].endswith("--max-num-seqs 4")
+    running = wait_for(client, info["deployment_id"], {"running"})
+    assert running["gpu_id"] == 0
+    gpus = client.get("/v1/gpus", headers=ALICE).json()["data"]
+    assert gpus[0]["holder"] == {"type": "deployment", "id": info["deployment_id"]}
+    listed = client.get("/deployments?model=models/qwen2.5&status=running", headers=ALICE).json()["data"]
+    assert [d["id"] for d in listed] == [info["deployment_id"]]
+    taken = client.post(
+        "/deployments", content=SEED_DEPLOYMENT_BODY, headers={**ALICE, "Content-Type": "application/json"}
+    )
+    assert taken.status_code == 409 and taken.json()["error"]["param"] == "preferred_gpu"
+    client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
+
+
+@pytest.mark.parametrize("preferred", [1, "1"])
+def test_preferred_gpu_as_index_or_id(deploy_client, preferred: object) -> None:
+    client = deploy_client()
+    info = deploy(client, preferred_gpu=preferred)
+    assert info["gpu_id"] == 1 and info["gpu_ids"] == ["1"]
+    client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
+
+
+@pytest.mark.parametrize("preferred", [True, -1, 0.5, 7, "gpu-9"])
+def test_preferred_gpu_outside_the_inventory_is_refused(deploy_client, preferred: object) -> None:
+    client = deploy_client()
+    response = client.post(
+        "/deployments", json={"model_path": "qwen2.5", "preferred_gpu": preferred}, headers=ALICE
+    )
+    assert response.status_code in (400, 422), response.text
+    assert "preferred_gpu" in json.dumps(response.json()["error"]["param"])
+    assert client.get("/deployments", headers=ALICE).json()["data"] == []
 
 
 def test_force_stop_kills_at_once(deploy_client) -> None:
@@ -156,6 +218,28 @@ def test_crash_is_failed_with_resources_released(deploy_client, monkeypatch: pyt
     assert all(g["holder"] is None for g in client.get("/v1/gpus", headers=ALICE).json()["data"])
     monkeypatch.delenv("FAKE_CRASH_AFTER")
     assert deploy(client)["port"] == info["port"]
+
+
+def test_an_exit_code_is_read_even_when_proc_calls_the_server_gone_first(
+    deploy_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load /proc showed the exiting server as gone while poll() still said running; the monitor
+    then reported "code None". The service is the server's parent, so its exit status decides."""
+    monkeypatch.setenv("FAKE_CRASH_AFTER", "1.0")
+    monkeypatch.setattr(service, "is_alive", lambda pid, *, command: False)  # /proc: gone from the start
+    client = deploy_client()
+    info = deploy(client, gpu_count=0)
+    failed = wait_for(client, info["deployment_id"], {"failed"}, timeout=10)
+    assert failed["exit_code"] == 3 and "exited (code 3)" in failed["error"], failed
+    assert not process_alive(info["pid"])  # reaped: no zombie left
+
+
+def test_a_stopped_server_keeps_its_exit_code(deploy_client) -> None:
+    client = deploy_client()
+    info = wait_for(client, deploy(client, gpu_count=0)["deployment_id"], {"running"})
+    client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
+    stopped = client.get(f"/deployments/{info['deployment_id']}", headers=ALICE).json()
+    assert stopped["status"] == "stopped" and stopped["exit_code"] == -9  # SIGKILL, as force asks
 
 
 def test_failing_health_is_unhealthy_never_running(deploy_client, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from tests.support.server import free_port, server_env, start_server, wait_until
 
 pytestmark = pytest.mark.slow
 KEY = "test-admin-key-000"
+STARTUP_TIMEOUT = 120.0  # a whole service start (imports, migrations); slow on a loaded host
 
 
 def wait_status(client: httpx.Client, deployment_id: str, status: str, timeout: float = 20) -> dict:
@@ -47,7 +48,7 @@ def test_live_server_is_re_adopted_and_a_dead_one_stopped(tmp_path: Path, databa
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"})
     service = start_server(env, tmp_path)
     try:
-        wait_until_healthy(service, port)
+        wait_until_healthy(service, port, timeout=STARTUP_TIMEOUT)
         kept = client.post("/deployments", json={"model_path": "m", "gpu_count": 0}).json()
         lost = client.post("/deployments", json={"model_path": "m", "gpu_count": 0}).json()
         kept = wait_status(client, kept["deployment_id"], "running")
@@ -60,7 +61,7 @@ def test_live_server_is_re_adopted_and_a_dead_one_stopped(tmp_path: Path, databa
         assert httpx.get(f"{kept['base_url']}/health").status_code == 200
 
         service = start_server(env, tmp_path)
-        wait_until_healthy(service, port)
+        wait_until_healthy(service, port, timeout=STARTUP_TIMEOUT)
         adopted = client.get(f"/deployments/{kept['deployment_id']}").json()
         assert adopted["status"] == "running" and adopted["pid"] == kept["pid"]
         gone = client.get(f"/deployments/{lost['deployment_id']}").json()

@@ -55,12 +55,25 @@ def test_slot_put_get_replace_delete(client: TestClient, tmp_path: Path) -> None
     assert first.status_code == 200, first.text
     meta = first.json()["train_config"]
     assert meta["filename"] == "sft.yaml" and meta["size"] == len(SFT_YAML)
-    assert client.get("/v1/train-config", headers=ALICE).json()["train_config"]["id"] == meta["id"]
+    assert client.get("/v1/train-config", headers=ALICE).json() == meta  # the seed's GET: no wrapper
     second = put_slot(client, "other.yml", b"stage: sft\nmodel_name_or_path: m\n").json()["train_config"]
     assert second["id"] != meta["id"] and len(config_files(tmp_path)) == 1
     assert client.delete("/v1/train-config", headers=ALICE).json() == {"status": "train_config_deleted"}
     assert client.get("/v1/train-config", headers=ALICE).status_code == 404
     assert config_files(tmp_path) == []
+
+
+def test_slot_get_answers_the_seeds_top_level_metadata(client: TestClient) -> None:
+    """Seed 004: PUT answers {"train_config": {...}}, GET answers the metadata itself."""
+    put = put_slot(client, "finetune.yaml", SFT_YAML)
+    assert set(put.json()) == {"train_config"}
+    got = client.get("/v1/train-config", headers=ALICE)
+    assert got.status_code == 200
+    body = got.json()
+    assert "train_config" not in body
+    assert body["filename"] == "finetune.yaml" and body["size"] == len(SFT_YAML)
+    assert body["uploaded_at"].endswith("Z") or body["uploaded_at"].endswith("+00:00")
+    assert body == put.json()["train_config"]
 
 
 def test_slots_are_per_owner(client: TestClient) -> None:
