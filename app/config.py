@@ -95,12 +95,15 @@ class TrainingSettings(BaseSettings):
         default="/workspace/training", description="the same directory in the container"
     )
     training_container: str = "qwen2.5-14b-instruct_xpytorch_full_sft"
-    training_workdir: str = Field(
-        default="KTIP_Release_2.1.0/train/llm", description="relative to the training dir"
+    training_workdir: str | None = Field(
+        default=None,
+        description="relative to the training dir; unset: `.` for local runs, "
+        "`KTIP_Release_2.1.0/train/llm` in the container",
     )
-    training_command: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["bash", "run_train_full_sft.sh", "{training_yaml}"],
-        description="argv template: {training_yaml} {dataset} {output_dir} {run_id} {workspace}",
+    training_command: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="argv template: {training_yaml} {dataset} {output_dir} {run_id} {workspace} {python} "
+        "{recipes}; unset: the bundled trainer for local runs, `bash run_train_full_sft.sh` in the container",
     )
     executor: Literal["local", "docker"] = "local"
     max_concurrent_runs: int = Field(default=10, ge=1)
@@ -145,6 +148,8 @@ class TrainingSettings(BaseSettings):
     @field_validator("training_command", mode="before")
     @classmethod
     def _parse_command(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
         if isinstance(value, str):
             value = json.loads(value)
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):

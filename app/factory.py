@@ -115,12 +115,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.dataset_files.root.mkdir(parents=True, exist_ok=True)
     app.state.dataset_files.root.chmod(0o700)
     app.state.config_files = ConfigFiles(settings.store.data_dir)
-    app.state.training_layout = training_layout(settings)
     demo_model = None
     if settings.models.demo_model:
         # first start only: a few seconds to build, then it is on disk
         demo_model = await anyio.to_thread.run_sync(ensure_demo_model, settings.store.data_dir / "models")
-    app.state.tuning_setup = tuning_setup(settings, app, demo_model=demo_model)
+    app.state.training_layout = training_layout(
+        settings, models=model_sources(settings, demo_model=demo_model)
+    )
+    app.state.tuning_setup = tuning_setup(settings, app)
     app.state.rate_limiter = RateLimiter(
         storage_uri=settings.rate_limits.rate_limit_storage,
         limits_by_group=settings.rate_limits.rate_limits,
@@ -161,7 +163,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.dispose()
 
 
-def training_layout(settings: Settings) -> TrainingLayout:
+def training_layout(settings: Settings, *, models: ModelSources | None = None) -> TrainingLayout:
     """The training settings as plain values, with the GPU inventory read once."""
     training = settings.training
     gpu_ids = [gpu.id for gpu in gpus_service.inventory(training.gpus)]
@@ -179,6 +181,7 @@ def training_layout(settings: Settings) -> TrainingLayout:
             training.secrets_key or load_or_create_key_file(settings.store.data_dir / "secrets.key"),
             purpose="tuning-run-env",
         ),
+        models=models,
     )
 
 
@@ -198,13 +201,19 @@ def deploy_setup(settings: Settings, app: FastAPI) -> DeploySetup:
     )
 
 
-def tuning_setup(settings: Settings, app: FastAPI, *, demo_model: Path | None = None) -> TuningSetup:
+def model_sources(settings: Settings, *, demo_model: Path | None = None) -> ModelSources:
+    """The base models this host offers: the catalog, the demo model when built, the model roots."""
     catalog = dict(settings.models.model_catalog)
     if demo_model is not None:
         catalog.setdefault(DEMO_MODEL_NAME, demo_model)
+    return ModelSources(catalog=catalog, roots=settings.models.model_roots)
+
+
+def tuning_setup(settings: Settings, app: FastAPI) -> TuningSetup:
+    layout: TrainingLayout = app.state.training_layout
     return TuningSetup(
-        layout=app.state.training_layout,
-        models=ModelSources(catalog=catalog, roots=settings.models.model_roots),
+        layout=layout,
+        models=layout.models or model_sources(settings),
         command=settings.tuning.tuning_command,
         executor=settings.tuning.tuning_executor,
         dataset_files=app.state.dataset_files,

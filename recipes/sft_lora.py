@@ -106,6 +106,7 @@ class TrainerLog:
                     "loss": logs.get("loss"),
                     "eval_loss": logs.get("eval_loss"),
                     "lr": logs.get("learning_rate"),
+                    "grad_norm": logs.get("grad_norm"),  # not in LLaMA-Factory's file; readers ignore it
                     "epoch": logs.get("epoch", state.epoch),
                     "percentage": round(state.global_step / total * 100, 2),
                     "elapsed_time": str(timedelta(seconds=int(elapsed))),

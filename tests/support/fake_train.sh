@@ -23,11 +23,14 @@ while [ "$i" -le "$steps" ]; do
     printf '%d/%d [00:0%d<00:10, 1.00it/s]\n' "$i" "$steps" "$i"
     echo "{'loss': 1.$((10 - i)), 'grad_norm': 0.5, 'learning_rate': 2e-05, 'epoch': $i.0}"
     if [ -z "$FAKE_NO_TRAINER_LOG" ]; then
-        echo "{\"current_steps\": $i, \"total_steps\": $steps, \"loss\": 1.$((10 - i)), \"lr\": 2e-05, \"epoch\": $i.0, \"percentage\": $((i * 100 / steps)).0}" >> "$out/trainer_log.jsonl"
+        echo "{\"current_steps\": $i, \"total_steps\": $steps, \"loss\": 1.$((10 - i)), \"lr\": 2e-05, \"grad_norm\": 0.5, \"epoch\": $i.0, \"percentage\": $((i * 100 / steps)).0}" >> "$out/trainer_log.jsonl"
     fi
     if [ -n "$FAKE_REAL" ]; then
         echo " 67%|██████▋   | 2/3 [00:00<00:00, 9.1it/s]"
         echo "{'eval_loss': '2.$i', 'eval_runtime': '0.1', 'epoch': '$i.0'}"
+        if [ -z "$FAKE_NO_TRAINER_LOG" ]; then
+            echo "{\"current_steps\": $i, \"total_steps\": $steps, \"eval_loss\": 2.$i, \"epoch\": $i.0, \"percentage\": $((i * 100 / steps)).0}" >> "$out/trainer_log.jsonl"
+        fi
     fi
     sleep "$pause"
     i=$((i + 1))

@@ -399,6 +399,11 @@ class RunEngine:
                 output_progress, output_samples, summary = _parse_output(run, lines)
                 if trainer_log is None:
                     _apply_progress(run, output_progress)
+                else:
+                    # a printed dict's step is only guessed from the tqdm bar drawn before it, and
+                    # tqdm redraws at most every 0.1 s: with the trainer's own log, keep only dicts
+                    # that name their step
+                    output_samples = [sample for sample in output_samples if sample.step_given]
                 if lines:
                     runs_service.append_log_lines(session, run=run, lines=lines, source="output", tags=[])
                 if summary:
@@ -519,6 +524,7 @@ def _parse_output(run: Run, lines: list[str]) -> tuple[list[Progress], list[Metr
             continue
         if sample.step is None:
             sample.step = run.output_step if run.output_step is not None else run.current_step
+            sample.step_given = False
         else:
             run.output_step = sample.step
         samples.append(sample)

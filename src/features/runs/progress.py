@@ -65,6 +65,7 @@ class MetricSample:
     throughput: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     summary: bool = False
+    step_given: bool = True  # False when the step was inferred from the tqdm bar drawn before it
 
     def summary_values(self) -> dict[str, float]:
         """The numbers of an end-of-training summary, under the trainer's own names."""

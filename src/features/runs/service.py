@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlalchemy import func, select
@@ -13,7 +14,14 @@ from sqlalchemy.orm import Session
 from src.features.auth.service import Principal
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles
-from src.features.runs.workspace import TrainingLayout, create_workspace, fill_placeholders, link_or_copy
+from src.features.models import service as models_service
+from src.features.runs.workspace import (
+    TrainingLayout,
+    create_workspace,
+    default_placeholders,
+    fill_placeholders,
+    link_or_copy,
+)
 from src.features.runs.yaml_paths import YamlPathRefused, confine_paths
 from src.features.train_configs import service as train_configs_service
 from src.features.train_configs.service import ConfigFiles
@@ -194,8 +202,9 @@ def create(
             workspace, inputs, layout=layout, executor=executor, config_files=config_files
         )
         argv = fill_placeholders(
-            command_template or layout.command,
+            command_template or layout.command_for(executor),
             {
+                **default_placeholders(),
                 **(placeholders or {}),
                 "training_yaml": exec_config,
                 "dataset": exec_dataset,
@@ -244,6 +253,15 @@ def _stage_dataset(
     return layout.exec_path(executor, inputs.dataset_ref)
 
 
+def _with_local_model(document: dict[str, Any], *, layout: TrainingLayout, executor: str) -> dict[str, Any]:
+    """A local run's YAML naming a base model this host offers (`tuning/tiny-demo`) gets its directory."""
+    name = document.get("model_name_or_path")
+    if executor != "local" or layout.models is None or not isinstance(name, str):
+        return document
+    path = models_service.resolve(name, sources=layout.models)
+    return {**document, "model_name_or_path": str(path)} if path is not None else document
+
+
 def _stage_config(
     workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str, config_files: ConfigFiles
 ) -> tuple[str, str]:
@@ -254,7 +272,9 @@ def _stage_config(
     source = config_files.path(inputs.config.id) if inputs.config is not None else inputs.config_path
     assert source is not None
     try:
-        document = load_training_yaml(source.read_bytes())
+        document = _with_local_model(
+            load_training_yaml(source.read_bytes()), layout=layout, executor=executor
+        )
         exec_workspace = layout.exec_path(executor, f"runs/{workspace.name}")
         document = confine_paths(
             document, exec_workspace=exec_workspace, exec_runs_root=layout.exec_path(executor, "runs")
@@ -448,7 +468,9 @@ def read_logs(
 
 
 def metrics(session: Session, *, run: Run) -> list[RunMetric]:
-    return list(session.scalars(select(RunMetric).where(RunMetric.run_id == run.id).order_by(RunMetric.id)))
+    """The run's metric points in step order (points without a step, from older runs, last)."""
+    stmt = select(RunMetric).where(RunMetric.run_id == run.id)
+    return list(session.scalars(stmt.order_by(RunMetric.step.asc().nulls_last(), RunMetric.id)))
 
 
 def artifacts(session: Session, *, run: Run) -> list[RunArtifact]:

@@ -5,12 +5,36 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from src.features.models.service import ModelSources
 from src.features.runs.executors import WRAPPER_NAME, WRAPPER_SOURCE
 from src.utils.child_env import DEFAULT_ENV_ALLOWLIST
 from src.utils.sealing import Sealer
+
+RECIPES_DIR = Path(__file__).resolve().parents[3] / "recipes"
+# With no TUNING_TRAINING_COMMAND: a local run trains with the bundled trainer and this
+# service's Python; a run in the training container runs the seed's script there.
+COMMAND_BY_EXECUTOR = {
+    "local": [
+        "{python}",
+        "{recipes}/sft_lora.py",
+        "{training_yaml}",
+        "--dataset",
+        "{dataset}",
+        "--output_dir",
+        "{output_dir}",
+    ],
+    "docker": ["bash", "run_train_full_sft.sh", "{training_yaml}"],
+}
+WORKDIR_BY_EXECUTOR = {"local": ".", "docker": "KTIP_Release_2.1.0/train/llm"}
+
+
+def default_placeholders() -> dict[str, str]:
+    """{python} and {recipes}: this service's interpreter and the bundled trainer's folder."""
+    return {"python": sys.executable, "recipes": str(RECIPES_DIR)}
 
 
 @dataclass(frozen=True)
@@ -19,13 +43,20 @@ class TrainingLayout:
 
     training_dir: Path
     container_dir: str
-    workdir: str
-    command: list[str]
+    workdir: str | None  # None: the executor's default (WORKDIR_BY_EXECUTOR)
+    command: list[str] | None  # None: the executor's default (COMMAND_BY_EXECUTOR)
     default_executor: str
     gpu_ids: list[str]
     default_gpus: int
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
     env_sealer: Sealer | None = None  # seals credential values of a run's env at rest
+    models: ModelSources | None = None  # base models a YAML may name (local runs get their directory)
+
+    def command_for(self, executor: str) -> list[str]:
+        return self.command or COMMAND_BY_EXECUTOR[executor]
+
+    def workdir_for(self, executor: str) -> str:
+        return self.workdir or WORKDIR_BY_EXECUTOR[executor]
 
     def host_workspace(self, run_id: str) -> Path:
         return self.training_dir.resolve() / "runs" / run_id
@@ -38,7 +69,8 @@ class TrainingLayout:
         return posixpath.join(self.exec_root(executor), relative)
 
     def exec_workdir(self, executor: str) -> str:
-        return self.workdir if posixpath.isabs(self.workdir) else self.exec_path(executor, self.workdir)
+        workdir = self.workdir_for(executor)
+        return workdir if posixpath.isabs(workdir) else self.exec_path(executor, workdir)
 
     def host_path_of(self, executor: str, exec_path: str) -> Path | None:
         """The host path of a path the process sees, when it lies in the shared training directory."""

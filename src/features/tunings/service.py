@@ -6,7 +6,6 @@ import hashlib
 import re
 import secrets
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from src.features.auth.service import Principal
 from src.features.datasets.uploads import DatasetFiles
 from src.features.models import service as models_service
 from src.features.runs import service as runs_service
-from src.features.runs.workspace import TrainingLayout
+from src.features.runs.workspace import TrainingLayout, default_placeholders
 from src.features.train_configs import service as train_configs_service
 from src.features.train_configs.service import ConfigFiles
 from src.models.errors import Conflict, Invalid, NotFound
@@ -30,8 +29,6 @@ from src.models.runs import Executor, RunCreate, RunStatus
 from src.models.tunings import Hyperparameters, TuningCreate, TuningError, TuningJobRead, TuningMetrics
 from src.storage.tables import Project, Run, RunArtifact, RunMetric, TuningJob
 from src.storage.types import utcnow
-
-RECIPES_DIR = Path(__file__).resolve().parents[3] / "recipes"
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,7 @@ def create(
         dataset_files=setup.dataset_files,
         config_files=setup.config_files,
         command_template=setup.command,
-        placeholders={"python": sys.executable, "recipes": str(RECIPES_DIR)},
+        placeholders=default_placeholders(),
         in_workspace=True,
     )
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")

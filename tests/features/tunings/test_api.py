@@ -104,7 +104,7 @@ def test_real_run_progress_and_one_metric_point_per_step(tuning_client) -> None:
 
     series = client.get(f"/v1/tunings.metrics/{job_id}", headers=ALICE).json()["data"]
     assert [p["step"] for p in series] == list(range(1, 41))
-    assert all(p["loss"] is not None and p["grad_norm"] is not None for p in series)
+    assert all(p["loss"] is not None and p["grad_norm"] is not None for p in series), series
     assert job["metrics"]["train_loss"] == series[-1]["loss"]
     run_series = client.get(f"/runs/{job['run_id']}/metrics", headers=ALICE).json()["data"]
     assert [(p["step"], p["loss"]) for p in run_series] == [(p["step"], p["loss"]) for p in series]
