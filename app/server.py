@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import socket
 import sys
 
 import uvicorn
@@ -12,6 +14,35 @@ from app.factory import create_app
 from app.logging import configure_logging
 
 logger = logging.getLogger(__name__)
+
+
+USAGE = """Start the Tuning Service on the address its settings give.
+
+Every setting is an environment variable (or a line in .env), for example
+TUNING_HOST (127.0.0.1), TUNING_PORT (8000), TUNING_DATABASE_URL
+(sqlite:///./training.db), TUNING_DATA_DIR (./data), TUNING_API_KEYS,
+TUNING_AUTH (api_key|off). README.md lists them all. Once started, the API
+documentation is at http://HOST:PORT/docs.
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """`--help` explains the settings; the server takes no other arguments."""
+    parser = argparse.ArgumentParser(
+        prog="python main.py", description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    return parser.parse_args(argv)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on host:port (checked before any migration runs)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def serve(settings: Settings | None = None) -> None:
@@ -27,6 +58,16 @@ def serve(settings: Settings | None = None) -> None:
     except InsecureBindError as exc:
         logger.error("refusing to start: %s", exc)
         sys.exit(2)
+    host, port = settings.server.host, settings.server.port
+    if port_in_use(host, port):
+        logger.error(
+            "refusing to start: %s:%s is already in use (set TUNING_PORT to another port)", host, port
+        )
+        sys.exit(2)
+    shown_host = f"[{host}]" if ":" in host else host
+    logger.info(
+        "starting on http://%s:%s; API documentation at http://%s:%s/docs", shown_host, port, shown_host, port
+    )
     config = uvicorn.Config(
         create_app(settings),
         host=settings.server.host,

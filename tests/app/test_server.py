@@ -67,3 +67,48 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, database_url: st
     records = [json.loads(line) for line in log_file.read_text().splitlines()]
     request = next(r for r in records if r.get("request_id") == "slow-1")
     assert request["status"] == 201 and request["route"] == "/projects"
+
+
+def test_help_explains_the_settings_and_starts_nothing(tmp_path: Path, database_url: str) -> None:
+    env = server_env(database_url, free_port(), TUNING_DATA_DIR=str(tmp_path / "data"))
+    result = subprocess.run(
+        [*start_server_args(), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "TUNING_PORT" in result.stdout and "/docs" in result.stdout
+    assert not (tmp_path / "data").exists(), "--help must not start the service"
+
+
+def test_a_busy_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        database = tmp_path / "never.db"
+        env = server_env(f"sqlite:///{database}", port, TUNING_DATA_DIR=str(tmp_path / "data"))
+        result = subprocess.run(
+            start_server_args(), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in result.stdout + result.stderr
+    assert not database.exists(), "no migration runs before the port is known to be free"
+
+
+def test_startup_names_the_docs_url(tmp_path: Path, database_url: str) -> None:
+    port = free_port()
+    env = server_env(database_url, port, TUNING_DATA_DIR=str(tmp_path / "data"))
+    process = start_server(env, tmp_path)
+    try:
+        wait_until_healthy(process, port)
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert f"API documentation at http://127.0.0.1:{port}/docs" in output
+
+
+def start_server_args() -> list[str]:
+    import sys
+
+    from tests.support.server import PROJECT_ROOT
+
+    return [sys.executable, str(PROJECT_ROOT / "main.py")]
