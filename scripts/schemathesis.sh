@@ -11,14 +11,15 @@ port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(
 key="schemathesis-admin-key"
 
 TUNING_DATABASE_URL="sqlite:///$work/st.db" TUNING_DATA_DIR="$work/data" TUNING_PORT="$port" \
-  TUNING_TRAINING_DIR="$work/training" \
+  TUNING_TRAINING_DIR="$work/training" TUNING_DEMO_MODEL=0 \
   TUNING_API_KEYS="[\"$key\"]" TUNING_LOG_LEVEL=WARNING PYTHONPATH="$PWD" \
   TUNING_RATE_LIMITS='{"tunings": "100000/minute", "files": "100000/minute"}' \
   $PY main.py >"${ST_SERVER_LOG:-$work/server.log}" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
-for _ in $(seq 1 100); do
+# up to 120 s: a loaded machine starts slowly, and the fuzz must not begin before the server
+for _ in $(seq 1 600); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.2
 done
