@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from src.utils.child_env import DEFAULT_ENV_ALLOWLIST, forbidden_names
+from src.utils.trainer import BUNDLED_TRAINER_COMMAND
 
 
 def _section_config() -> SettingsConfigDict:
@@ -205,15 +206,7 @@ class TuningSettings(BaseSettings):
     model_config = _section_config()
 
     tuning_command: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: [
-            "{python}",
-            "{recipes}/sft_lora.py",
-            "{training_yaml}",
-            "--dataset",
-            "{dataset}",
-            "--output_dir",
-            "{output_dir}",
-        ],
+        default_factory=lambda: list(BUNDLED_TRAINER_COMMAND),
         description="argv template for tuning jobs; also {python} and {recipes}",
     )
     tuning_executor: Literal["local", "docker"] = "local"

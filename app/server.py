@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import sys
 
 import uvicorn
@@ -12,6 +11,7 @@ import uvicorn
 from app.config import InsecureBindError, Settings, check_bind_is_safe, get_settings
 from app.factory import create_app
 from app.logging import configure_logging
+from src.utils.ports import port_is_free
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +34,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """True when something already listens on host:port (checked before any migration runs)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def serve(settings: Settings | None = None) -> None:
     """Listen on the configured host and port until SIGTERM/SIGINT.
 
@@ -59,7 +48,7 @@ def serve(settings: Settings | None = None) -> None:
         logger.error("refusing to start: %s", exc)
         sys.exit(2)
     host, port = settings.server.host, settings.server.port
-    if port_in_use(host, port):
+    if not port_is_free(host, port):  # before any migration runs
         logger.error(
             "refusing to start: %s:%s is already in use (set TUNING_PORT to another port)", host, port
         )

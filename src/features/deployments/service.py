@@ -10,7 +10,6 @@ import os
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -42,6 +41,7 @@ from src.storage.tables import Deployment, PortLease
 from src.storage.types import utcnow
 from src.utils.child_env import service_base_env
 from src.utils.child_user import ChildUser
+from src.utils.ports import port_is_free
 
 UPSTREAM_KEY_ENV = "VLLM_API_KEY"  # vLLM reads its --api-key from here too; argv is world-readable in /proc
 
@@ -202,22 +202,11 @@ def _place_gpus(
     return free[: data.gpu_count]
 
 
-def _port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        # as servers do (uvicorn, http.server): a port whose old connections sit in TIME_WAIT is free
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def _lease_port(session: Session, *, deployment_id: str, setup: DeploySetup) -> int:
     """The first free port in the range that binds; the lease table keeps it exclusive."""
     held = set(session.scalars(select(PortLease.port)))
     for port in setup.ports:
-        if port in held or not _port_is_free(setup.host, port):
+        if port in held or not port_is_free(setup.host, port):
             continue
         try:
             with session.begin_nested():

@@ -13,20 +13,13 @@ from src.features.models.service import ModelSources
 from src.features.runs.executors import WRAPPER_NAME, WRAPPER_SOURCE
 from src.utils.child_env import DEFAULT_ENV_ALLOWLIST
 from src.utils.sealing import Sealer
+from src.utils.trainer import BUNDLED_TRAINER_COMMAND
 
 RECIPES_DIR = Path(__file__).resolve().parents[3] / "recipes"
 # With no TUNING_TRAINING_COMMAND: a local run trains with the bundled trainer and this
 # service's Python; a run in the training container runs the seed's script there.
 COMMAND_BY_EXECUTOR = {
-    "local": [
-        "{python}",
-        "{recipes}/sft_lora.py",
-        "{training_yaml}",
-        "--dataset",
-        "{dataset}",
-        "--output_dir",
-        "{output_dir}",
-    ],
+    "local": list(BUNDLED_TRAINER_COMMAND),
     "docker": ["bash", "run_train_full_sft.sh", "{training_yaml}"],
 }
 WORKDIR_BY_EXECUTOR = {"local": ".", "docker": "KTIP_Release_2.1.0/train/llm"}
