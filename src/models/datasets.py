@@ -31,8 +31,12 @@ class DatasetStatus(StrEnum):
 
 
 class FileStatus(StrEnum):
+    """`valid`: every record can train. `partial`: some records cannot, so the file is left out of
+    training until they are fixed. `invalid`: no record can train, or the file cannot be read."""
+
     validating = "validating"
     valid = "valid"
+    partial = "partial"
     invalid = "invalid"
 
 
@@ -128,7 +132,9 @@ class DatasetRecord(ApiModel):
     metadata: dict[str, Any]
     strict: bool
     status: DatasetStatus
-    status_reasons: list[str]
+    status_reasons: list[str] = Field(
+        description="one line for each file left out of training (status `partial` or `invalid`), and why"
+    )
     files: list[DatasetFileRead]
     train_config: TrainConfigLink | None
     upload_progress: UploadProgress
@@ -147,6 +153,11 @@ class UploadResult(ApiModel):
     stored_name: str
     sha256: str
     status: FileStatus
+    records: int | None = Field(description="records that can train; null while validating")
+    invalid_records: int | None = Field(description="records that cannot train; null while validating")
+    status_reason: str | None = Field(
+        description="why the file is left out of training, when its status is `partial` or `invalid`"
+    )
 
 
 class UploadAborted(ApiModel):

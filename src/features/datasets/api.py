@@ -137,7 +137,7 @@ async def upload_dataset_file(
         registry=registry,
         max_bytes=settings.uploads.max_upload_bytes,
     )
-    file_status = await service.validate_or_schedule(
+    return await service.validate_or_schedule(
         store,
         row=row,
         files=files,
@@ -145,7 +145,6 @@ async def upload_dataset_file(
         submit=background.submit,
         should_stop=background.should_stop,
     )
-    return service.upload_result(row, status=file_status)
 
 
 @router.get(
@@ -174,14 +173,24 @@ def preview_dataset(
     return DatasetPreview(data=service.preview(dataset, files=files, limit=limit))
 
 
-@router.delete("/uploads/{upload_id}", response_model=UploadAborted)
-def abort_upload(
+@router.delete("/datasets/{dataset_id}/files/{upload_id}", response_model=Message)
+def delete_dataset_file(
+    dataset_id: DatasetId,
     upload_id: UploadId,
     session: SessionDep,
     principal: PrincipalDep,
     files: DatasetFilesDep,
-    registry: RegistryDep,
+) -> Message:
+    """Remove one uploaded file from a dataset; the dataset's status is worked out again."""
+    dataset = service.get(session, dataset_id=dataset_id, principal=principal)
+    service.remove_file(session, dataset=dataset, upload_id=upload_id, files=files)
+    return Message(detail=f"file {upload_id!r} removed from dataset {dataset_id!r}")
+
+
+@router.delete("/uploads/{upload_id}", response_model=UploadAborted, responses=error_responses(409))
+def abort_upload(
+    upload_id: UploadId, session: SessionDep, principal: PrincipalDep, registry: RegistryDep
 ) -> UploadAborted:
-    """Stop an upload in flight, or remove a finished file and its record."""
-    service.abort_upload(session, upload_id=upload_id, principal=principal, files=files, registry=registry)
+    """Abort an upload in flight; a finished upload is a 409 (`upload_finished`)."""
+    service.abort_upload(session, upload_id=upload_id, principal=principal, registry=registry)
     return UploadAborted(upload_id=upload_id)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
-from src.features.datasets.formats import preview_records, validate_file
+from src.features.datasets.formats import ValidationReport, preview_records, validate_file
 from src.features.datasets.uploads import (
     DatasetFiles,
     TempFileSink,
@@ -32,7 +33,7 @@ from src.models.datasets import (
     UploadProgress,
     UploadResult,
 )
-from src.models.errors import Invalid, NotFound, TooLarge
+from src.models.errors import Conflict, Invalid, NotFound, TooLarge
 from src.models.runs import ACTIVE_STATUSES
 from src.storage import Store
 from src.storage.paging import keyset_page
@@ -180,22 +181,39 @@ def to_record(dataset: Dataset, *, registry: UploadRegistry) -> DatasetRecord:
 
 
 def _status_reasons(dataset: Dataset) -> list[str]:
-    """Why the dataset is not ready, one line per file that has no usable record."""
-    if dataset.status != DatasetStatus.invalid.value:
-        return []
-    reasons = []
-    for file in dataset.files:
-        report = file.validation or {}
-        first = (report.get("errors") or [{}])[0]
-        why = report.get("fatal") or (
-            f"line {first['line']}: {first['reason']}" if first else "no valid records"
-        )
-        reasons.append(f"{file.name}: no valid records ({why})")
-    return reasons
+    """One line for each file that training leaves out, and why."""
+    return [
+        f"{file.name}: {reason}"
+        for file in dataset.files
+        if (reason := left_out_reason(file.status, file.validation)) is not None
+    ]
+
+
+def left_out_reason(status: str, validation: dict[str, Any] | None) -> str | None:
+    """Why a file with this status and report is left out of training; None when it is not."""
+    if status not in (FileStatus.partial.value, FileStatus.invalid.value):
+        return None
+    report = validation or {}
+    first = (report.get("errors") or [None])[0]
+    where = f"line {first['line']}: {first['reason']}" if first else "no valid records"
+    if status == FileStatus.invalid.value:
+        return f"no valid records ({report.get('fatal') or where})"
+    invalid, total = report.get("invalid_conversations", 0), report.get("total_loaded", 0)
+    return (
+        f"{invalid} of {total} records are invalid, so the file is not used for training "
+        f"until they are fixed or removed (first: {where})"
+    )
+
+
+def file_status(report: ValidationReport) -> FileStatus:
+    """valid when every record can train, partial when only some can, invalid when none can."""
+    if report.fatal is not None or report.valid_conversations == 0:
+        return FileStatus.invalid
+    return FileStatus.partial if report.invalid_conversations else FileStatus.valid
 
 
 def refresh_status(session: Session, *, dataset: Dataset) -> None:
-    """pending while empty or validating; ready once a file has valid records; else invalid."""
+    """pending while empty or validating; ready once a file is wholly valid; else invalid."""
     statuses = {f.status for f in dataset.files}
     if not statuses or FileStatus.validating.value in statuses:
         dataset.status = DatasetStatus.pending.value
@@ -305,16 +323,13 @@ def validate_upload(
         row.validation = report.as_dict()
         row.format = report.format
         row.records = report.valid_conversations
-        usable = report.valid_conversations > 0 and report.fatal is None
-        row.status = (FileStatus.valid if usable else FileStatus.invalid).value
+        row.status = file_status(report).value
         session.flush()
         refresh_status(session, dataset=row.dataset)
 
 
-def abort_upload(
-    session: Session, *, upload_id: str, principal: Principal, files: DatasetFiles, registry: UploadRegistry
-) -> None:
-    """Stop an upload in flight, or remove a finished file and its record."""
+def abort_upload(session: Session, *, upload_id: str, principal: Principal, registry: UploadRegistry) -> None:
+    """Stop an upload in flight; a finished one is a 409 that names the route removing its file."""
     in_flight = registry.get(upload_id)
     if in_flight is not None and principal.owner_scope in (None, in_flight.owner):
         in_flight.cancelled.set()
@@ -322,8 +337,18 @@ def abort_upload(
     row = session.get(DatasetFile, upload_id)
     if row is None or (principal.owner_scope is not None and row.dataset.owner != principal.owner_scope):
         raise NotFound(f"upload {upload_id!r} not found", param="upload_id")
-    dataset = row.dataset
-    path = files.path(row.dataset_id, row.stored_name)
+    raise Conflict(
+        f"upload {upload_id!r} is complete, there is nothing to abort; remove its file with "
+        f"DELETE /v1/datasets/{row.dataset_id}/files/{upload_id}",
+        param="upload_id",
+        code="upload_finished",
+    )
+
+
+def remove_file(session: Session, *, dataset: Dataset, upload_id: str, files: DatasetFiles) -> None:
+    """Remove one uploaded file of the dataset and its record; the dataset's status follows."""
+    row = get_file(dataset=dataset, upload_id=upload_id)
+    path = files.path(dataset.id, row.stored_name)
     session.delete(row)
     session.flush()
     session.refresh(dataset)
@@ -342,7 +367,7 @@ def preview(dataset: Dataset, *, files: DatasetFiles, limit: int) -> list[Previe
     """The first `limit` valid records across the dataset's files, parsed."""
     found: list[PreviewRecord] = []
     for file in dataset.files:
-        if len(found) >= limit or file.status != FileStatus.valid.value:
+        if len(found) >= limit or file.status not in (FileStatus.valid.value, FileStatus.partial.value):
             continue
         path = files.path(dataset.id, file.stored_name)
         for item in preview_records(path, limit=limit - len(found), strict=dataset.strict):
@@ -358,15 +383,17 @@ async def validate_or_schedule(
     inline_limit: int,
     submit: Callable[..., object],
     should_stop: Callable[[], bool],
-) -> FileStatus:
+) -> UploadResult:
     """Validate a small file before answering; hand a large one to a background worker."""
     if row.bytes > inline_limit:
         submit(validate_upload, store, upload_id=row.upload_id, files=files, should_stop=should_stop)
-        return FileStatus.validating
+        return upload_result(row)
     await anyio.to_thread.run_sync(lambda: validate_upload(store, upload_id=row.upload_id, files=files))
     with store.session_scope(read_only=True) as session:
         current = session.get(DatasetFile, row.upload_id)
-        return FileStatus(current.status) if current is not None else FileStatus.invalid
+    if current is None:
+        raise NotFound(f"upload {row.upload_id!r} was removed while it was validated", param="upload_id")
+    return upload_result(current)
 
 
 def name_after_upload(session: Session, *, dataset_id: str, filename: str, purpose: str) -> Dataset:
@@ -380,7 +407,9 @@ def name_after_upload(session: Session, *, dataset_id: str, filename: str, purpo
     return dataset
 
 
-def upload_result(row: DatasetFile, *, status: FileStatus) -> UploadResult:
+def upload_result(row: DatasetFile) -> UploadResult:
+    """The answer to an upload: its file, status and record counts (none while validating)."""
+    report = row.validation or {}
     return UploadResult(
         upload_id=row.upload_id,
         dataset_id=row.dataset_id,
@@ -388,7 +417,10 @@ def upload_result(row: DatasetFile, *, status: FileStatus) -> UploadResult:
         filename=row.name,
         stored_name=row.stored_name,
         sha256=row.sha256,
-        status=status,
+        status=FileStatus(row.status),
+        records=row.records,
+        invalid_records=report.get("invalid_conversations"),
+        status_reason=left_out_reason(row.status, row.validation),
     )
 
 

@@ -238,16 +238,75 @@ def test_preview_returns_parsed_records(client: TestClient) -> None:
     assert preview["data"][0]["record"] == OPENAI
 
 
-def test_abort_finished_upload_removes_file_and_record(client: TestClient, data_dir: Path) -> None:
+def test_aborting_a_finished_upload_is_409_and_the_file_route_removes_it(
+    client: TestClient, data_dir: Path
+) -> None:
     dataset_id = new_dataset(client)
     upload_id = upload(client, dataset_id, "a.jsonl", jsonl(OPENAI)).json()["upload_id"]
+    refused = client.delete(f"/v1/uploads/{upload_id}", headers=ALICE)
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "upload_finished" and error["param"] == "upload_id"
+    assert f"DELETE /v1/datasets/{dataset_id}/files/{upload_id}" in error["message"]
     assert len(stored_files(data_dir)) == 1
-    response = client.delete(f"/v1/uploads/{upload_id}", headers=ALICE)
-    assert response.json() == {"upload_id": upload_id, "status": "aborted"}
+    assert client.get(f"/v1/datasets/{dataset_id}", headers=ALICE).json()["status"] == "ready"
+
+    removed = client.delete(f"/v1/datasets/{dataset_id}/files/{upload_id}", headers=ALICE)
+    assert removed.status_code == 200, removed.text
     assert stored_files(data_dir) == []
     record = client.get(f"/v1/datasets/{dataset_id}", headers=ALICE).json()
     assert record["files"] == [] and record["status"] == "pending"
+    assert client.delete(f"/v1/datasets/{dataset_id}/files/{upload_id}", headers=ALICE).status_code == 404
     assert client.delete(f"/v1/uploads/{upload_id}", headers=ALICE).status_code == 404
+
+
+def test_a_file_with_some_invalid_records_is_partial_and_not_trained_on(client: TestClient) -> None:
+    dataset_id = new_dataset(client)
+    response = upload(client, dataset_id, "some.jsonl", jsonl(OPENAI, "{bad", {"text": "no format"}))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["status"], body["records"], body["invalid_records"]) == ("partial", 1, 2)
+    assert body["status_reason"].startswith("2 of 3 records are invalid, so the file is not used")
+    assert "first: line 2: bad JSON" in body["status_reason"]
+    record = client.get(f"/v1/datasets/{dataset_id}", headers=ALICE).json()
+    assert record["status"] == "invalid" and record["files"][0]["status"] == "partial"
+    assert record["status_reasons"] == [f"some.jsonl: {body['status_reason']}"]
+    # its valid records can still be looked at
+    assert [
+        r["line"] for r in client.get(f"/v1/datasets/{dataset_id}/preview", headers=ALICE).json()["data"]
+    ] == [1]
+
+    clean = upload(client, dataset_id, "clean.jsonl", jsonl(OPENAI, ALPACA)).json()
+    assert (clean["status"], clean["records"], clean["invalid_records"], clean["status_reason"]) == (
+        "valid",
+        2,
+        0,
+        None,
+    )
+    record = client.get(f"/v1/datasets/{dataset_id}", headers=ALICE).json()
+    assert record["status"] == "ready"
+    assert [line.split(":")[0] for line in record["status_reasons"]] == ["some.jsonl"]
+
+
+def test_a_run_refuses_a_dataset_whose_only_file_is_partial(client: TestClient) -> None:
+    dataset_id = new_dataset(client)
+    upload(client, dataset_id, "some.jsonl", jsonl(OPENAI, "{bad"))
+    client.post("/projects", json={"name": "p"}, headers=ALICE)
+    response = client.post("/projects/p/runs", json={"dataset": dataset_id}, headers=ALICE)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "dataset"
+    assert "is invalid, not ready" in response.json()["error"]["message"]
+
+
+def test_openai_file_upload_with_some_invalid_records_is_not_processed(client: TestClient) -> None:
+    response = client.post(
+        "/v1/files",
+        files={"file": ("some.jsonl", jsonl(OPENAI, "{bad", "{worse"))},
+        data={"purpose": "fine-tune"},
+        headers=ALICE,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "error"
 
 
 def test_other_owners_see_404(client: TestClient, data_dir: Path) -> None:
