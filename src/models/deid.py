@@ -201,7 +201,8 @@ class DeidJobCreate(RequestModel):
         min_length=1,
         max_length=128,
         pattern=r"^[^\x00-\x1f/\\]+$",
-        description="the new dataset's name; `<name>-deid` when left out",
+        description="the new dataset's name; when left out `<name>-deid`, or `<name>-deid-2`, `-3`… "
+        "if the owner already has a dataset of that name",
     )
 
 

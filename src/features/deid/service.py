@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import threading
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENTITIES = {entity_type: {"operator": Operator.replace.value} for entity_type in BUILTIN_TYPES}
 _FINISHED = (DeidJobStatus.succeeded.value, DeidJobStatus.failed.value)
+# a source name cut so that `-deid-<n>` still fits the 128 characters of a dataset name
+MAX_OUTPUT_STEM = 128 - len("-deid") - len("-99999")
 
 
 # ---- policies ------------------------------------------------------------------
@@ -261,7 +264,7 @@ def start_job(
         session,
         principal=Principal(owner=dataset.owner, role=principal.role),
         data=DatasetCreate(
-            name=data.name or f"{dataset.name[:123]}-deid",
+            name=data.name or _free_output_name(session, owner=dataset.owner, source_name=dataset.name),
             type=dataset.type,
             description=f"de-identified copy of {dataset.name!r} with policy {policy.name!r}"[:2000],
             task_type=dataset.task_type,
@@ -285,6 +288,19 @@ def start_job(
     session.add(job)
     session.flush()
     return job
+
+
+def _free_output_name(session: Session, *, owner: str, source_name: str) -> str:
+    """`<source>-deid`, or `-deid-2`, `-deid-3`… when the owner already has a dataset of that name."""
+    stem = f"{source_name[:MAX_OUTPUT_STEM]}-deid"
+    taken = set(
+        session.scalars(
+            select(Dataset.name).where(Dataset.owner == owner, Dataset.name.startswith(stem, autoescape=True))
+        )
+    )
+    if stem not in taken:
+        return stem
+    return next(name for n in itertools.count(2) if (name := f"{stem}-{n}") not in taken)
 
 
 def get_job(session: Session, *, job_id: str, principal: Principal) -> DeidJob:

@@ -225,8 +225,9 @@ def test_jsonl_dataset_end_to_end_with_mapping(client: TestClient, tmp_path: Pat
     assert job["counts"] == {"PHONE": 4, "ID_CARD": 1, "EMAIL": 2}
 
     dataset, content = output_records(client, job["output_dataset_id"])
-    assert dataset["name"] == "chats-deid" and dataset["status"] == "ready"
-    assert dataset["files"][0]["name"] == "chats.jsonl"
+    assert dataset["name"] == "chats-deid" and dataset["files"][0]["name"] == "chats.jsonl"
+    # the line that is not JSON is kept (masked), so the copy is as partial as its source
+    assert dataset["files"][0]["status"] == "partial" and dataset["status"] == "invalid"
     lines = content.decode().splitlines()
     first, second = json.loads(lines[0]), json.loads(lines[1])
     assert first["messages"][0] == {"role": "user", "content": "我的手机<PHONE_1>，身份证<ID_CARD_1>"}
@@ -284,6 +285,38 @@ def test_dataset_jobs_respect_ownership_and_state(client: TestClient) -> None:
     job_id = client.post(f"/v1/datasets/{source_id}/deidentify", json={}, headers=ALICE).json()["id"]
     assert client.get(f"/v1/deid/jobs/{job_id}", headers=BOB).status_code == 404
     assert wait_for_job(client, job_id)["status"] == "succeeded"
+
+
+def test_each_job_of_a_dataset_gets_its_own_output_name(client: TestClient) -> None:
+    source_id = upload_dataset(client, "chats.jsonl", jsonl(*RECORDS))
+    # another owner's dataset of the same name takes nothing from alice
+    client.post("/v1/datasets", json={"name": "chats-deid"}, headers=BOB)
+
+    def output_name(**body) -> str:
+        response = client.post(f"/v1/datasets/{source_id}/deidentify", json=body, headers=ALICE)
+        assert response.status_code == 202, response.text
+        job = wait_for_job(client, response.json()["id"])
+        assert job["status"] == "succeeded", job
+        return client.get(f"/v1/datasets/{job['output_dataset_id']}", headers=ALICE).json()["name"]
+
+    assert [output_name(), output_name(), output_name()] == ["chats-deid", "chats-deid-2", "chats-deid-3"]
+    assert output_name(name="mine") == "mine"
+    # a freed name is used again
+    [second] = client.get("/v1/datasets?name=chats-deid-2", headers=ALICE).json()["data"]
+    assert client.delete(f"/v1/datasets/{second['id']}", headers=ALICE).status_code == 200
+    assert output_name() == "chats-deid-2"
+
+
+def test_a_long_source_name_still_leaves_room_for_the_suffix(client: TestClient) -> None:
+    source_id = upload_dataset(client, "chats.jsonl", jsonl(*RECORDS))
+    client.patch(f"/v1/datasets/{source_id}", json={"name": "x" * 128}, headers=ALICE)
+    names = []
+    for _ in range(2):
+        job = client.post(f"/v1/datasets/{source_id}/deidentify", json={}, headers=ALICE).json()
+        names.append(client.get(f"/v1/datasets/{job['output_dataset_id']}", headers=ALICE).json()["name"])
+        wait_for_job(client, job["id"])
+    assert names == ["x" * 117 + "-deid", "x" * 117 + "-deid-2"]
+    assert all(len(name) <= 128 for name in names)
 
 
 def test_same_seed_gives_the_same_dataset(client: TestClient) -> None:
