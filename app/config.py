@@ -251,8 +251,11 @@ class DeploymentSettings(BaseSettings):
             "{port}",
             "--served-model-name",
             "{served_model_name}",
+            # the service polls the health path every few seconds; keep those lines out of the log
+            "--disable-access-log-for-endpoints",
+            "{health_path}",
         ],
-        description="argv template: {model} {host} {port} {served_model_name}",
+        description="argv template: {model} {host} {port} {served_model_name} {health_path}",
     )
     deploy_ports: str = Field(default="20000-20999", pattern=r"^\d+-\d+$")
     deploy_host: str = "127.0.0.1"

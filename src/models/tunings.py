@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from src.models.common import ApiModel, RequestModel
 from src.models.runs import RunStatus
@@ -29,13 +29,26 @@ class Hyperparameters(BaseModel):
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
+# Read as a plain mapping so an unknown or bad key is a 400 that names it
+# (service.parse_hyperparameters); documented with every key, type and default.
+HyperparametersBody = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            **Hyperparameters.model_json_schema(),
+            "description": "every key is optional; unknown keys are refused by name",
+        }
+    ),
+]
+
+
 class TuningCreate(RequestModel):
     model: str = Field(min_length=1, max_length=255, examples=["Qwen/Qwen2-0.5B-Instruct"])
     training_file: str = Field(
         min_length=1, max_length=255, description="dataset or file id, or a relative path"
     )
     validation_file: str | None = Field(default=None, max_length=255)
-    hyperparameters: dict[str, Any] = Field(
+    hyperparameters: HyperparametersBody = Field(
         default_factory=dict, examples=[{"epochs": 3, "learning_rate": 1e-4}]
     )
     suffix: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -68,15 +81,18 @@ class TuningJobRead(ApiModel):
     finished_at: datetime | None
     training_file: str
     validation_file: str | None
-    hyperparameters: dict[str, Any]
+    hyperparameters: Hyperparameters
     metrics: TuningMetrics | None
     summary: dict[str, float] | None = Field(
         default=None,
         description="the trainer's end-of-training figures (`train_loss` average, `train_runtime`, "
         "`train_samples_per_second`, …) once training ends",
     )
-    result_files: list[str]
-    fine_tuned_model: str
+    result_files: list[str] = Field(
+        description="the run's final files (paths in its output directory); download them with "
+        "`GET /runs/{run_id}/artifacts/{artifact_id}/content`"
+    )
+    fine_tuned_model: str | None = Field(description="the model's name once the job succeeded, else null")
     error: TuningError | None
     duration: float | None
     queue_position: int | None

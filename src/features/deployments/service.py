@@ -29,6 +29,7 @@ from src.features.models import service as models_service
 from src.features.models.service import ModelSources
 from src.features.runs import service as runs_service
 from src.features.runs.workspace import TrainingLayout, fill_placeholders
+from src.features.tunings import service as tunings_service
 from src.models.deployments import (
     ACTIVE_DEPLOYMENT_STATUSES,
     DeploymentCreate,
@@ -96,6 +97,33 @@ def upstream_path(path: str) -> str:
     if decoded != previous or parts[:1] != ["v1"] or "\\" in decoded or CONTROL_CHARACTERS.search(decoded):
         raise NotFound("the proxy forwards only /v1/… paths", param="path", code="proxy_path")
     return quote("/" + "/".join(parts), safe="/:@-._~!$&'()*+,;=")
+
+
+def _with_fine_tuned_model(
+    session: Session, *, principal: Principal, data: DeploymentCreate
+) -> DeploymentCreate:
+    """A `model_path` that names one of the caller's fine-tuned models deploys that job's run.
+
+    The served name defaults to the fine-tuned model's name, so the OpenAI client calls
+    it by the name the fine-tuning job answered.
+    """
+    if data.model_path is None or data.run_id is not None:
+        return data
+    job = tunings_service.by_fine_tuned_model(session, name=data.model_path, principal=principal)
+    if job is None:
+        return data
+    if job.run.status != RunStatus.succeeded.value:
+        raise Invalid(
+            f"fine-tuning job {job.id} is {job.run.status}; only a succeeded job's model can be deployed",
+            param="model_path",
+        )
+    return data.model_copy(
+        update={
+            "model_path": None,
+            "run_id": job.run_id,
+            "served_model_name": data.served_model_name or job.fine_tuned_model,
+        }
+    )
 
 
 def _model_and_adapter(
@@ -223,6 +251,7 @@ def create(
 ) -> Deployment:
     """Place the deployment and record it as `starting`; the manager starts the process."""
     extra = check_extra_args(data.extra_args, policy=setup.args_policy)
+    data = _with_fine_tuned_model(session, principal=principal, data=data)
     model_path, adapter = _model_and_adapter(session, principal=principal, data=data, setup=setup)
     gpu_ids = _place_gpus(session, principal=principal, data=data, setup=setup)
     deployment_id = new_deployment_id()
@@ -239,7 +268,13 @@ def create(
     served = f"{name}-base" if adapter else name
     argv = fill_placeholders(
         setup.command,
-        {"model": str(model_path), "host": setup.host, "port": str(port), "served_model_name": served},
+        {
+            "model": str(model_path),
+            "host": setup.host,
+            "port": str(port),
+            "served_model_name": served,
+            "health_path": data.health_path,
+        },
     )
     if adapter is not None:
         argv += ["--enable-lora", "--lora-modules", f"{name}={adapter}"]

@@ -593,12 +593,17 @@ def _tail(session: Session, run_id: str, count: int) -> list[str]:
     return list(rows)[::-1]
 
 
+def is_checkpoint(relative: str) -> bool:
+    """A file inside a `checkpoint-<step>/` folder of the output directory."""
+    return relative.split("/", 1)[0].startswith("checkpoint-")
+
+
 def artifact_kind(relative: str) -> str:
     name = relative.rsplit("/", 1)[-1]
+    if is_checkpoint(relative):
+        return "checkpoint"
     if name.startswith("adapter_"):
         return "adapter"
-    if relative.split("/", 1)[0].startswith("checkpoint-"):
-        return "checkpoint"
     if name.endswith((".log", ".jsonl")) or name == "trainer_log.jsonl":
         return "log"
     if name.endswith((".safetensors", ".bin", ".pt", ".gguf")):

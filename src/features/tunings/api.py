@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep, StoreDep, rate_limited
 from src.features.datasets import service as datasets_service
 from src.features.datasets.api import MULTIPART_FILE_BODY
 from src.features.datasets.dependencies import BackgroundDep, DatasetFilesDep, RegistryDep
-from src.features.tunings import openai_compat, service
+from src.features.tunings import openai_compat, results, service
 from src.features.tunings.dependencies import JobDep, JobId, SetupDep
-from src.models.common import ObjectId
+from src.models.common import UUID_PATTERN, ObjectId
 from src.models.datasets import DatasetCreate
-from src.models.errors import NotFound, error_responses
+from src.models.errors import Invalid, NotFound, error_responses
 from src.models.openai import (
     OpenAICheckpointList,
     OpenAIEventList,
@@ -35,6 +35,16 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", max_length=255, description="repeat a create safely: same key, same job"),
 ]
 LimitFiles = Depends(rate_limited("files"))
+FileId = Annotated[
+    str,
+    Path(
+        pattern=f"{UUID_PATTERN}|{results.RESULT_FILE_ID}",
+        max_length=64,
+        description="an uploaded file's id, or a job's result file id "
+        "(`file-<job>-model`, `file-<job>-metrics`)",
+        examples=["01a201cb-1ff8-71b4-aaad-733be0bfbb2f", "file-0123456789ab-metrics"],
+    ),
+]
 
 
 @router.post(
@@ -187,9 +197,32 @@ def list_files(
     )
 
 
+def _result_file(
+    session: ReadSessionDep, principal: PrincipalDep, setup: SetupDep, file_id: str
+) -> results.ResultFile | None:
+    """The job result file `file_id` names, None for an uploaded file's id; 404 if there is none."""
+    parsed = results.parse_id(file_id)
+    if parsed is None:
+        return None
+    job_id, kind = parsed
+    try:
+        job = service.get(session, job_id=job_id, principal=principal)
+    except NotFound:
+        job = None
+    found = results.open_result(session, job=job, kind=kind, layout=setup.layout) if job else None
+    if found is None:
+        raise NotFound(f"file {file_id!r} not found", param="file_id")
+    return found
+
+
 @router.get("/files/{file_id}", tags=["openai"], response_model=OpenAIFile, dependencies=[LimitFiles])
-def get_file(file_id: ObjectId, session: ReadSessionDep, principal: PrincipalDep) -> OpenAIFile:
-    """A file's metadata."""
+def get_file(
+    file_id: FileId, session: ReadSessionDep, principal: PrincipalDep, setup: SetupDep
+) -> OpenAIFile:
+    """A file's metadata: an uploaded training file or a job's result file."""
+    result = _result_file(session, principal, setup, file_id)
+    if result is not None:
+        return openai_compat.to_openai_result_file(result)
     return openai_compat.to_openai_file(
         datasets_service.get(session, dataset_id=file_id, principal=principal)
     )
@@ -198,19 +231,37 @@ def get_file(file_id: ObjectId, session: ReadSessionDep, principal: PrincipalDep
 @router.get(
     "/files/{file_id}/content",
     tags=["openai"],
-    response_class=FileResponse,
+    response_class=Response,
     dependencies=[LimitFiles],
     responses={
         200: {
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
-            "description": "the file as uploaded",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-tar": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "description": "the file as uploaded; for a result file the metrics CSV or the model as a tar",
         }
     },
 )
 def get_file_content(
-    file_id: ObjectId, session: ReadSessionDep, principal: PrincipalDep, files: DatasetFilesDep
-) -> FileResponse:
-    """The file's bytes."""
+    file_id: FileId,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    files: DatasetFilesDep,
+    setup: SetupDep,
+) -> Response:
+    """The file's bytes; a job's model result is streamed as a tar of its final files."""
+    result = _result_file(session, principal, setup, file_id)
+    if result is not None:
+        return StreamingResponse(
+            result.chunks(),
+            media_type=result.media_type,
+            headers={
+                "Content-Length": str(result.size),
+                "Content-Disposition": f'attachment; filename="{result.filename}"',
+            },
+        )
     dataset = datasets_service.get(session, dataset_id=file_id, principal=principal)
     if not dataset.files:
         raise NotFound(f"file {file_id!r} has no content", param="file_id")
@@ -222,13 +273,21 @@ def get_file_content(
 
 @router.delete("/files/{file_id}", tags=["openai"], response_model=DeletedObject, dependencies=[LimitFiles])
 def delete_file(
-    file_id: ObjectId,
+    file_id: FileId,
     session: SessionDep,
     principal: PrincipalDep,
     files: DatasetFilesDep,
     registry: RegistryDep,
+    setup: SetupDep,
 ) -> DeletedObject:
-    """Delete a file (refused while a run uses it)."""
+    """Delete a file (refused while a run uses it; a job's result files go with the job)."""
+    if _result_file(session, principal, setup, file_id) is not None:
+        raise Invalid(
+            f"{file_id} is a result of a fine-tuning job; it goes when the job is deleted "
+            "(DELETE /v1/tunings.delete/{job_id})",
+            param="file_id",
+            code="result_file",
+        )
     dataset = datasets_service.get(session, dataset_id=file_id, principal=principal)
     datasets_service.delete(session, dataset=dataset, files=files, registry=registry)
     return DeletedObject(id=file_id, object="file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -9,11 +10,23 @@ from fastapi import Depends, Path, Request
 from app.deps import PrincipalDep, ReadSessionDep
 from src.features.tunings import service
 from src.features.tunings.service import TuningSetup
+from src.models.errors import NotFound
 from src.storage.tables import TuningJob
 
-JobId = Annotated[
-    str, Path(pattern=r"^job-[0-9a-f]{12}$", description="the job's id", examples=["job-0123456789ab"])
+JOB_ID = re.compile(r"job-[0-9a-f]{12}")
+JobIdPath = Annotated[
+    str, Path(max_length=64, description="`job-` and 12 hex digits", examples=["job-0123456789ab"])
 ]
+
+
+def job_id_in_path(job_id: JobIdPath) -> str:
+    """The path's job id; one no job can have (`job-doesnotexist`) is not found, as an unknown one is."""
+    if JOB_ID.fullmatch(job_id) is None:
+        raise NotFound(f"tuning job {job_id!r} not found", param="id")
+    return job_id
+
+
+JobId = Annotated[str, Depends(job_id_in_path)]
 
 
 def get_setup(request: Request) -> TuningSetup:

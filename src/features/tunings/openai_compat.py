@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from src.features.runs import service as runs_service
+from src.features.tunings import results
 from src.features.tunings import service as tunings_service
 from src.models.errors import Invalid
 from src.models.openai import (
@@ -84,7 +85,7 @@ def to_openai_job(session: Session, *, job: TuningJob) -> OpenAIJob:
         finished_at=unix(run.finished_at),
         hyperparameters=hyperparameters,
         model=job.model,
-        result_files=tunings_service.result_files(session, job=job),
+        result_files=results.ids(job),
         seed=job.seed if job.seed is not None else 42,
         status=_STATUS[run.status],
         training_file=job.training_file,
@@ -176,6 +177,17 @@ def to_openai_file(dataset: Dataset) -> OpenAIFile:
         purpose=str(dataset.extra.get("purpose", "fine-tune")),
         status=status,
         status_details=None if status != "error" else "the file has no valid training records",
+    )
+
+
+def to_openai_result_file(result: results.ResultFile) -> OpenAIFile:
+    return OpenAIFile(
+        id=result.id,
+        bytes=result.size,
+        created_at=unix(result.created_at) or 0,
+        filename=result.filename,
+        purpose="fine-tune-results",
+        status="processed",
     )
 
 

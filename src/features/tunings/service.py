@@ -20,6 +20,7 @@ from src.features.auth.service import Principal
 from src.features.datasets.uploads import DatasetFiles
 from src.features.models import service as models_service
 from src.features.runs import service as runs_service
+from src.features.runs.engine import is_checkpoint
 from src.features.runs.workspace import TrainingLayout, default_placeholders
 from src.features.train_configs import service as train_configs_service
 from src.features.train_configs.service import ConfigFiles
@@ -164,23 +165,31 @@ def create(
         files=setup.config_files,
         max_bytes=setup.max_yaml_bytes,
     )
-    run = runs_service.create(
-        session,
-        project=_owner_project(session, principal=principal),
-        principal=principal,
-        data=RunCreate(
-            dataset=data.training_file,
-            train_config=config.id,
-            gpus=data.gpus,
-            executor=Executor(setup.executor),
-        ),
-        layout=setup.layout,
-        dataset_files=setup.dataset_files,
-        config_files=setup.config_files,
-        command_template=setup.command,
-        placeholders=default_placeholders(),
-        in_workspace=True,
-    )
+    try:
+        run = runs_service.create(
+            session,
+            project=_owner_project(session, principal=principal),
+            principal=principal,
+            data=RunCreate(
+                dataset=data.training_file,
+                train_config=config.id,
+                gpus=data.gpus,
+                executor=Executor(setup.executor),
+            ),
+            layout=setup.layout,
+            dataset_files=setup.dataset_files,
+            config_files=setup.config_files,
+            command_template=setup.command,
+            placeholders=default_placeholders(),
+            in_workspace=True,
+        )
+    except Invalid as exc:
+        if exc.param != "dataset":
+            raise
+        # the run calls it a dataset; the caller sent a training_file
+        raise Invalid(
+            exc.message.replace("dataset", "training_file", 1), code=exc.code, param="training_file"
+        ) from exc
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     job = TuningJob(
         id=job_id,
@@ -240,6 +249,13 @@ def list_page(
 
 def cancel(session: Session, *, job: TuningJob) -> TuningJob:
     """Cancel the job's run; a finished job is a 400 (OpenAI's client retries 409)."""
+    status = job.run.status
+    if RunStatus(status).is_terminal:
+        raise Invalid(
+            f"tuning job {job.id} is already {status}; only queued or running jobs can be cancelled",
+            param="id",
+            code="job_finished",
+        )
     runs_service.cancel(session, run=job.run)
     return job
 
@@ -261,12 +277,18 @@ def metric_points(session: Session, *, job: TuningJob) -> list[RunMetric]:
     return runs_service.metrics(session, run=job.run)
 
 
+def final_artifacts(session: Session, *, job: TuningJob) -> list[RunArtifact]:
+    """The run's files outside its `checkpoint-<step>/` folders: the model it ends with."""
+    # by path, not kind: rows written before the kind rule was fixed call a checkpoint's adapter "adapter"
+    return [a for a in runs_service.artifacts(session, run=job.run) if not is_checkpoint(a.path)]
+
+
 def result_files(session: Session, *, job: TuningJob) -> list[str]:
-    return [a.path for a in runs_service.artifacts(session, run=job.run) if a.kind != "checkpoint"]
+    return [a.path for a in final_artifacts(session, job=job)]
 
 
 def checkpoints(session: Session, *, job: TuningJob) -> list[RunArtifact]:
-    return [a for a in runs_service.artifacts(session, run=job.run) if a.kind == "checkpoint"]
+    return [a for a in runs_service.artifacts(session, run=job.run) if is_checkpoint(a.path)]
 
 
 def latest_metrics(session: Session, *, job: TuningJob) -> TuningMetrics | None:
@@ -309,7 +331,7 @@ def to_read(session: Session, *, job: TuningJob) -> TuningJobRead:
         metrics=latest_metrics(session, job=job),
         summary=run.summary,
         result_files=result_files(session, job=job),
-        fine_tuned_model=job.fine_tuned_model,
+        fine_tuned_model=job.fine_tuned_model if run.status == RunStatus.succeeded.value else None,
         error=error,
         duration=duration,
         queue_position=runs_service.queue_position(session, run=run),
@@ -325,3 +347,11 @@ def fine_tuned_models(session: Session, *, principal: Principal) -> list[TuningJ
     if principal.owner_scope is not None:
         stmt = stmt.where(TuningJob.owner == principal.owner_scope)
     return list(session.scalars(stmt.order_by(TuningJob.created_at)))
+
+
+def by_fine_tuned_model(session: Session, *, name: str, principal: Principal) -> TuningJob | None:
+    """The caller's job whose model is called `name` (the newest if several), whatever its status."""
+    stmt = select(TuningJob).where(TuningJob.fine_tuned_model == name)
+    if principal.owner_scope is not None:
+        stmt = stmt.where(TuningJob.owner == principal.owner_scope)
+    return session.scalars(stmt.order_by(TuningJob.created_at.desc()).limit(1)).first()

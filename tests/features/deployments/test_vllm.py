@@ -41,6 +41,8 @@ def test_real_vllm_serves_a_chat_completion_through_the_proxy(
         "{port}",
         "--served-model-name",
         "{served_model_name}",
+        "--disable-access-log-for-endpoints",
+        "{health_path}",
     ]
     client = app_factory(
         training=TrainingSettings(training_dir=tmp_path / "training", gpus=[]),
@@ -74,5 +76,8 @@ def test_real_vllm_serves_a_chat_completion_through_the_proxy(
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["choices"][0]["message"]["role"] == "assistant"
+    logs = client.get(f"/deployments/{deployment_id}/logs?tail=200", headers=ALICE).json()["lines"]
+    assert any("POST /v1/chat/completions" in line for line in logs), logs
+    assert not any("GET /health" in line for line in logs), "health probes stay out of the log"
     client.delete(f"/deployments/{deployment_id}", headers=ALICE)
     assert client.get(f"/deployments/{deployment_id}", headers=ALICE).json()["status"] == "stopped"

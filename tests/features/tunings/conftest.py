@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import ModelSettings, RateLimitSettings, TrainingSettings
+from app.config import DeploymentSettings, ModelSettings, RateLimitSettings, TrainingSettings
 from tests.conftest import ALICE_KEY, bearer
+from tests.features.deployments.conftest import FAKE_COMMAND, port_range
 
 ALICE = bearer(ALICE_KEY)
 TINY = "tiny/llama-2layer"
@@ -25,6 +26,9 @@ def tuning_client(app_factory, tmp_path: Path, tiny_model: Path) -> Callable[...
             training=TrainingSettings(training_dir=tmp_path / "training", monitor_interval=0.2, gpus=[]),
             models=ModelSettings(model_catalog={TINY: tiny_model}, model_roots=[tiny_model.parent]),
             rate_limits=RateLimitSettings(rate_limits=rate_limits or {"tunings": "1000/minute"}),
+            deployments=DeploymentSettings(
+                deploy_command=FAKE_COMMAND, deploy_ports=port_range(), deploy_health_interval=0.2
+            ),
         )
 
     return build

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
+import tarfile
 import time
 import uuid
 
@@ -11,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import RateLimitSettings
+from tests.conftest import BOB_KEY, bearer
 from tests.features.tunings.conftest import ALICE, TINY, chat_jsonl, wait_for_job
 
 REDIS_URL = os.environ.get("TUNING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -23,6 +27,57 @@ def upload_training_file(client: TestClient) -> str:
     )
     assert response.json()["status"] == "valid"
     return dataset_id
+
+
+def check_result_files(client: TestClient, done: dict) -> None:
+    """OpenAI's result_files are ids /v1/files serves: the model as a tar and a metrics CSV."""
+    job = client.get(f"/v1/fine_tuning/jobs/{done['id']}", headers=ALICE).json()
+    hex_id = done["id"].removeprefix("job-")
+    assert job["result_files"] == [f"file-{hex_id}-model", f"file-{hex_id}-metrics"]
+    model_id, metrics_id = job["result_files"]
+
+    info = client.get(f"/v1/files/{model_id}", headers=ALICE).json()
+    assert info["purpose"] == "fine-tune-results" and info["filename"] == f"{done['id']}-model.tar"
+    tar_bytes = client.get(f"/v1/files/{model_id}/content", headers=ALICE).content
+    assert len(tar_bytes) == info["bytes"], "Content-Length and metadata match the stream"
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as archive:
+        names = archive.getnames()
+        adapter = archive.extractfile(f"{done['id']}/adapter_model.safetensors").read()
+    assert f"{done['id']}/adapter_config.json" in names
+    assert not any("/checkpoint-" in name for name in names), "checkpoints stay out of the model tar"
+    artifacts = client.get(f"/runs/{done['run_id']}/artifacts", headers=ALICE).json()["data"]
+    weights = next(a for a in artifacts if a["path"] == "adapter_model.safetensors")
+    direct = client.get(f"/runs/{done['run_id']}/artifacts/{weights['id']}/content", headers=ALICE)
+    assert adapter == direct.content and len(adapter) == weights["bytes"]
+
+    csv_text = client.get(f"/v1/files/{metrics_id}/content", headers=ALICE).text
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    series = client.get(f"/v1/tunings.metrics/{done['id']}", headers=ALICE).json()["data"]
+    assert [int(r["step"]) for r in rows] == [p["step"] for p in series]
+    assert [float(r["train_loss"]) for r in rows] == [p["loss"] for p in series]
+
+    bob = bearer(BOB_KEY)
+    for file_id in (model_id, metrics_id):
+        assert client.get(f"/v1/files/{file_id}", headers=bob).status_code == 404
+        assert client.get(f"/v1/files/{file_id}/content", headers=bob).status_code == 404
+    refused = client.delete(f"/v1/files/{metrics_id}", headers=ALICE)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "result_file"
+    missing = client.get("/v1/files/file-000000000000-model/content", headers=ALICE)
+    assert missing.status_code == 404 and missing.json()["error"]["param"] == "file_id"
+    assert client.get("/v1/files/file-../../etc-model", headers=ALICE).status_code in (404, 422)
+
+
+def check_deploy_by_fine_tuned_model(client: TestClient, done: dict) -> None:
+    """A deployment from the fine-tuned model's name serves that job's run under that name."""
+    name = done["fine_tuned_model"]
+    refused = client.post("/deployments", json={"model_path": name, "gpu_count": 0}, headers=bearer(BOB_KEY))
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "model_path"
+    created = client.post("/deployments", json={"model_path": name, "gpu_count": 0}, headers=ALICE)
+    assert created.status_code == 201, created.text
+    info = created.json()
+    assert info["run_id"] == done["run_id"] and info["served_model_name"] == name
+    assert f"--lora-modules {name}=" in info["vllm_cmd"]
+    client.delete(f"/deployments/{info['deployment_id']}?force=true", headers=ALICE)
 
 
 def test_tuning_job_trains_the_tiny_model(tuning_client) -> None:
@@ -41,11 +96,12 @@ def test_tuning_job_trains_the_tiny_model(tuning_client) -> None:
     assert created.status_code == 201, created.text
     job = created.json()
     assert re.fullmatch(r"job-[0-9a-f]{12}", job["id"]) and job["object"] == "tuning.job"
-    assert re.fullmatch(rf"{re.escape(TINY)}-demo-\d{{8}}-\d{{6}}", job["fine_tuned_model"])
+    assert job["fine_tuned_model"] is None, "named only once it succeeds"
     assert job["status"] == "pending" and job["metrics"] is None
 
     done = wait_for_job(client, job["id"])
     assert done["status"] == "succeeded", done
+    assert re.fullmatch(rf"{re.escape(TINY)}-demo-\d{{8}}-\d{{6}}", done["fine_tuned_model"])
     assert done["metrics"]["progress"] == 1.0
     assert {"adapter_model.safetensors", "adapter_config.json", "training_args.json"} <= set(
         done["result_files"]
@@ -65,7 +121,12 @@ def test_tuning_job_trains_the_tiny_model(tuning_client) -> None:
     listed = client.get("/v1/tunings.list?status=succeeded", headers=ALICE).json()
     assert [j["id"] for j in listed["data"]] == [job["id"]]
     refused = client.post(f"/v1/tunings.cancel/{job['id']}", headers=ALICE)
-    assert refused.status_code == 400 and refused.json()["error"]["code"] == "run_finished"
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "job_finished"
+    assert job["id"] in refused.json()["error"]["message"]
+    assert done["run_id"] not in refused.text, "the job's answer does not name its internal run"
+
+    check_result_files(client, done)
+    check_deploy_by_fine_tuned_model(client, done)
     deleted = client.delete(f"/v1/tunings.delete/{job['id']}", headers=ALICE)
     assert deleted.json() == {"id": job["id"], "object": "tuning.job", "deleted": True}
     assert client.get(f"/v1/tunings.get/{job['id']}", headers=ALICE).status_code == 404
@@ -144,6 +205,13 @@ def test_bad_input_is_a_clear_4xx(tuning_client) -> None:
         response = client.post("/v1/tunings.create", json=body, headers=ALICE)
         assert response.status_code == status, (body, response.text)
         assert message in response.json()["error"]["message"], response.json()
+    for training_file in ("data/missing.jsonl", str(uuid.uuid4())):
+        response = client.post(
+            "/v1/tunings.create", json={"model": TINY, "training_file": training_file}, headers=ALICE
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == "training_file", response.json()
+        assert response.json()["error"]["message"].startswith("training_file"), response.json()
     assert client.get("/v1/tunings.list", headers=ALICE).json()["data"] == []
 
 
@@ -160,6 +228,7 @@ def test_cancel_twice(tuning_client) -> None:
     wait_for_job(client, job["id"])
     second = client.post(f"/v1/tunings.cancel/{job['id']}", headers=ALICE)
     assert second.status_code == 400 and "already cancelled" in second.json()["error"]["message"]
+    assert second.json()["error"]["param"] == "id" and job["run_id"] not in second.text
 
 
 def test_quantization_without_cuda_fails_fast_as_launch_error(tuning_client) -> None:
@@ -173,6 +242,11 @@ def test_quantization_without_cuda_fails_fast_as_launch_error(tuning_client) -> 
     done = wait_for_job(client, job["id"])
     assert done["status"] == "failed"
     assert done["error"]["code"] == "launch_error" and "CUDA" in done["error"]["message"]
+    assert done["fine_tuned_model"] is None, "a failed job made no model"
+    openai_job = client.get(f"/v1/fine_tuning/jobs/{job['id']}", headers=ALICE).json()
+    assert openai_job["fine_tuned_model"] is None and openai_job["result_files"] == []
+    hex_id = job["id"].removeprefix("job-")
+    assert client.get(f"/v1/files/file-{hex_id}-metrics", headers=ALICE).status_code == 404
 
 
 def test_rate_limit_answers_429_with_retry_after(tuning_client) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -78,7 +80,17 @@ def test_openai_client_end_to_end(live_server: str) -> None:
     done = wait_succeeded(client, first.id)
     assert done.status == "succeeded", done
     assert done.fine_tuned_model.startswith(f"{TINY}-oa-")
-    assert "adapter_model.safetensors" in done.result_files
+    assert len(done.result_files) == 2
+    for file_id in done.result_files:
+        meta = client.files.retrieve(file_id)
+        content = client.files.content(file_id).read()
+        assert meta.purpose == "fine-tune-results" and len(content) == meta.bytes > 0
+        if meta.filename.endswith(".tar"):
+            with tarfile.open(fileobj=io.BytesIO(content)) as archive:
+                assert f"{first.id}/adapter_model.safetensors" in archive.getnames()
+        else:
+            header, *rows = content.decode().splitlines()
+            assert header.startswith("step,") and [int(r.split(",")[0]) for r in rows] == list(range(1, 9))
 
     events = client.fine_tuning.jobs.list_events(first.id, limit=50)
     assert events.data and {e.type for e in events.data} <= {"message", "metrics"}
