@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app import __version__
 from app.deps import StoreDep
 from src.features.health import service
+from src.features.health.metrics import scrape_store
 from src.models.errors import error_responses
 from src.models.health import HealthReport, Liveness, Readiness
 
@@ -52,6 +53,10 @@ def readyz(store: StoreDep) -> Readiness:
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}
     },
 )
-def metrics(request: Request) -> Response:
-    """Prometheus metrics in the text exposition format."""
-    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request, store: StoreDep) -> Response:
+    """Prometheus metrics: HTTP traffic, and runs, the queue, deployments and GPUs from the store."""
+    state = request.app.state
+    body = generate_latest(state.metrics_registry) + scrape_store(
+        store, gpu_ids=state.training_layout.gpu_ids
+    )
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
