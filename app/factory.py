@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
@@ -305,4 +306,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in discover_routers():
         app.include_router(router)
     install_docs(app)
+    if settings.auth.mode == "off":
+        _openapi_without_auth(app)
     return app
+
+
+def _openapi_without_auth(app: FastAPI) -> None:
+    """With auth off, the document says so: no Bearer scheme, no per-operation security, no 401s.
+
+    Clients generated from it, Swagger UI's Authorize button and Schemathesis would
+    otherwise expect a key the server never asks for.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.get("components", {}).pop("securitySchemes", None)
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    operation.pop("security", None)
+                    operation.get("responses", {}).pop("401", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -49,3 +49,16 @@ def test_create_project_has_an_example(client: TestClient) -> None:
 def test_docs_page_is_served(client: TestClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200 and "swagger" in response.text.lower()
+
+
+def test_auth_off_declares_no_security(app_factory) -> None:
+    """With TUNING_AUTH=off nothing asks for a key, and the document says so."""
+    from app.config import AuthSettings
+
+    client = app_factory(auth=AuthSettings(mode="off"))
+    spec = client.get("/openapi.json").json()
+    assert "securitySchemes" not in spec.get("components", {})
+    for _path, methods in spec["paths"].items():
+        for operation in methods.values():
+            assert "security" not in operation and "401" not in operation["responses"]
+    assert client.get("/projects").status_code == 200, "and indeed no key is needed"
