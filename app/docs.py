@@ -8,7 +8,10 @@ The files under `app/static/vendor` come from the npm registry, pinned by
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -28,6 +31,14 @@ OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
 # Swagger UI's default validator badge would send the schema to validator.swagger.io
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+# The pages may load nothing from another host: ReDoc's bundle still links its footer logo
+# on cdn.redoc.ly, and a browser on an air-gapped host would wait on it. The inline script
+# and styles are FastAPI's page template and the viewers' own; ReDoc runs a blob: worker.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'self'"
+)
 
 
 def _root_path(request: Request) -> str:
@@ -74,4 +85,18 @@ def install_docs(app: FastAPI) -> None:
         REDOC_URL: redoc_html,
     }
     for path, page in pages.items():
-        app.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
+        app.add_api_route(
+            path, _self_contained(page), methods=["GET"], response_class=HTMLResponse, include_in_schema=False
+        )
+
+
+def _self_contained(page: Callable[..., Awaitable[HTMLResponse]]) -> Callable[..., Awaitable[HTMLResponse]]:
+    """The page with a Content-Security-Policy that keeps the browser on this host."""
+
+    @functools.wraps(page)
+    async def answer(*args: Any, **kwargs: Any) -> HTMLResponse:
+        response = await page(*args, **kwargs)
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response
+
+    return answer
