@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from src.features.datasets.service import left_out_reason
 from src.features.runs import service as runs_service
 from src.features.tunings import results
 from src.features.tunings import service as tunings_service
@@ -176,7 +177,9 @@ def to_openai_file(dataset: Dataset) -> OpenAIFile:
         filename=first.name if first else dataset.name,
         purpose=str(dataset.extra.get("purpose", "fine-tune")),
         status=status,
-        status_details=None if status != "error" else "the file has no valid training records",
+        status_details=None
+        if status != "error" or first is None
+        else left_out_reason(first.status, first.validation),
     )
 
 

@@ -307,6 +307,7 @@ def test_openai_file_upload_with_some_invalid_records_is_not_processed(client: T
     )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "error"
+    assert response.json()["status_details"].startswith("2 of 3 records are invalid"), response.json()
 
 
 def test_other_owners_see_404(client: TestClient, data_dir: Path) -> None:
