@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.features.deployments.conftest import FAKE_COMMAND, port_range
 from tests.features.tunings.conftest import TINY, chat_jsonl
 from tests.support.server import free_port, server_env, start_server, wait_until_healthy
 
 KEY = "test-admin-key-000"
+DEPLOYABLE = "demo-llm"
+# a loaded machine, or a server building the demo model first, can take a while to answer
+STARTUP_TIMEOUT = 120.0
 
 
 @pytest.fixture
@@ -33,7 +37,7 @@ def start_live_server(tmp_path: Path, database_url: str, tiny_model: Path) -> It
         env = server_env(database_url, port, **{**settings, **extra})
         process = start_server(env, tmp_path)
         processes.append(process)
-        wait_until_healthy(process, port)
+        wait_until_healthy(process, port, timeout=STARTUP_TIMEOUT)
         return f"http://127.0.0.1:{port}"
 
     yield start
@@ -54,3 +58,20 @@ def training_file(tmp_path: Path) -> Path:
     path = tmp_path / "chat.jsonl"
     path.write_bytes(chat_jsonl())
     return path
+
+
+@pytest.fixture
+def deploy_settings(tmp_path: Path) -> dict[str, str]:
+    """Server settings for deployments: GPUs "0" and "1" from the settings (no NVML here), the
+    stand-in vLLM of tests/support/fake_vllm.py, and a model directory named DEPLOYABLE."""
+    root = tmp_path / "models"
+    (root / DEPLOYABLE).mkdir(parents=True)
+    (root / DEPLOYABLE / "config.json").write_text("{}")
+    return {
+        "TUNING_GPUS": "0,1",
+        "TUNING_MODEL_ROOTS": json.dumps([str(root)]),
+        "TUNING_DEPLOY_COMMAND": json.dumps(FAKE_COMMAND),
+        "TUNING_DEPLOY_PORTS": port_range(),
+        "TUNING_DEPLOY_HEALTH_INTERVAL": "0.2",
+        "TUNING_DEPLOY_STOP_GRACE": "2",
+    }

@@ -20,7 +20,7 @@ from tuning_sdk import (
 )
 
 from tests.features.tunings.conftest import TINY
-from tests.sdk.conftest import KEY
+from tests.sdk.conftest import DEPLOYABLE, KEY
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -125,6 +125,9 @@ def test_errors(start_live_server) -> None:
     with TuningClient(api_key=KEY, base_url=base) as client:
         with pytest.raises(NotFoundError):
             client.tunings.get("job-000000000000")
+        with pytest.raises(NotFoundError) as malformed:  # not a job id at all: still just not found
+            client.tunings.get("job-doesnotexist")
+        assert malformed.value.status_code == 404 and malformed.value.param == "id"
         with pytest.raises(InvalidRequestError) as invalid:
             client.tunings.create("no/such-model", "file")
         assert invalid.value.param == "model"
@@ -206,3 +209,61 @@ def test_async_client(start_live_server, training_file: Path) -> None:
             assert lines and (await client.models.get(TINY)).kind == "base"
 
     asyncio.run(scenario())
+
+
+def test_a_missing_key_names_where_to_give_one(start_live_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = start_live_server()
+    monkeypatch.delenv("TUNING_API_KEY", raising=False)
+    with pytest.raises(AuthenticationError) as missing, TuningClient(base_url=base) as client:
+        client.tunings.list()
+    assert missing.value.code == "missing_api_key"
+    assert "TUNING_API_KEY" in str(missing.value) and "--api-key" in str(missing.value)
+    with pytest.raises(AuthenticationError) as wrong:
+        TuningClient(api_key="wrong-key-0000", base_url=base).tunings.list()
+    assert "TUNING_API_KEY" not in str(wrong.value)  # a key was given: the hint would mislead
+
+
+def test_deployments(start_live_server, deploy_settings: dict[str, str]) -> None:
+    base = start_live_server(**deploy_settings)
+    with TuningClient(api_key=KEY, base_url=base) as client:
+        created = client.deployments.create(
+            DEPLOYABLE,
+            served_model_name="demo",
+            preferred_gpu=1,
+            tags=["sdk"],
+            extra_args="--max-model-len 2048",
+        )
+        assert created.status == "starting" and created.gpu_ids == ["1"]
+        running = client.deployments.wait(created.id, poll_interval=0.2, timeout=30)
+        assert running.status == "running" and running.served_model_name == "demo"
+        assert client.deployments.get(created.id).port == created.port
+        assert [d.id for d in client.deployments.list(tag="sdk", status="running")] == [created.id]
+        assert client.deployments.list(status="failed") == []
+        assert any("fake vllm: model=" in line for line in client.deployments.logs(created.id, tail=20))
+
+        restarted = client.deployments.restart(created.id)
+        assert restarted.id != created.id and restarted.served_model_name == "demo"
+        assert client.deployments.get(created.id).status == "stopped"
+        assert client.deployments.wait(restarted.id, poll_interval=0.2, timeout=30).status == "running"
+        assert client.deployments.stop(restarted.id, force=True).deployment_id == restarted.id
+        assert client.deployments.get(restarted.id).status == "stopped"
+
+        with pytest.raises(InvalidRequestError) as nothing_to_serve:
+            client.deployments.create()
+        assert nothing_to_serve.value.param == "model_path"
+        with pytest.raises(NotFoundError):
+            client.deployments.create(run_id="run-" + "0" * 28)
+        with pytest.raises(NotFoundError):
+            client.deployments.get("dep-000000000000")
+
+    async def the_same_with_await() -> None:
+        async with AsyncTuningClient(api_key=KEY, base_url=base) as client:
+            created = await client.deployments.create(DEPLOYABLE, gpu_count=0)
+            running = await client.deployments.wait(created.id, poll_interval=0.2, timeout=30)
+            assert running.status == "running" and running.gpu_ids == []
+            assert created.id in [d.id for d in await client.deployments.list()]
+            assert await client.deployments.logs(created.id, tail=5)
+            await client.deployments.stop(created.id)
+            assert (await client.deployments.get(created.id)).status == "stopped"
+
+    asyncio.run(the_same_with_await())

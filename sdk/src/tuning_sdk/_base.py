@@ -16,6 +16,8 @@ from tuning_sdk.errors import APIConnectionError, APIError, APITimeoutError, Rat
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 RETRYABLE_STATUS = {408, 429}
+MISSING_KEY_CODE = "missing_api_key"
+API_KEY_HINT = "set TUNING_API_KEY, or pass api_key= to the client (--api-key to the CLI)"
 MAX_BACKOFF = 30.0
 T = TypeVar("T")
 
@@ -47,6 +49,8 @@ def raise_for_response(response: httpx.Response) -> None:
         body = None
     error = body.get("error", {}) if isinstance(body, dict) else {}
     message = error.get("message") or response.reason_phrase or "request failed"
+    if error.get("code") == MISSING_KEY_CODE:
+        message = f"{message}; no API key is configured: {API_KEY_HINT}"
     cls = error_for_status(response.status_code)
     kwargs: dict[str, Any] = {
         "status_code": response.status_code,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -46,6 +47,8 @@ runs = _Commands(help="Runs.", no_args_is_help=True)
 datasets = _Commands(help="Datasets.", no_args_is_help=True)
 configs = _Commands(help="Training YAML configs.", no_args_is_help=True)
 deid = _Commands(help="De-identification: test texts, policies, whole datasets.", no_args_is_help=True)
+deployments = _Commands(help="Model servers (vLLM) on the server's GPUs.", no_args_is_help=True)
+models = _Commands(help="Base and fine-tuned models.", no_args_is_help=True)
 for name, group in (
     ("jobs", jobs),
     ("files", files),
@@ -54,10 +57,14 @@ for name, group in (
     ("datasets", datasets),
     ("configs", configs),
     ("deid", deid),
+    ("deployments", deployments),
+    ("models", models),
 ):
     app.add_typer(group, name=name)
 
 console = Console()
+IDENTIFIER_COLUMNS = frozenset({"id", "name"})
+FOLDED_COLUMN_MIN = 4  # the narrowest a folded column may get before a table is printed wider
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
@@ -71,7 +78,9 @@ state = _State()
 
 @app.callback()
 def _options(
-    api_key: Annotated[str | None, typer.Option(envvar="TUNING_API_KEY", help="API key")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="TUNING_API_KEY", help="API key (give it before the command)")
+    ] = None,
     base_url: Annotated[str | None, typer.Option(envvar="TUNING_BASE_URL", help="server URL")] = None,
 ) -> None:
     state.api_key, state.base_url = api_key, base_url
@@ -85,15 +94,44 @@ def _raw(item: Any) -> Any:
     return item.raw if isinstance(item, Record) else item
 
 
+def _is_identifier(column: str) -> bool:
+    """Ids and names are copied into the next command, so their columns are never cut or wrapped."""
+    return column in IDENTIFIER_COLUMNS or column.endswith("_id")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def _print_table(table: Table) -> None:
+    """Print the table; where the terminal is too narrow for its whole ids, wider (the terminal wraps)."""
+    needed = 3 * len(table.columns) + 1  # a border and two spaces of padding per column, one closing border
+    for column in table.columns:
+        if column.no_wrap:
+            needed += max(cell_len(str(text)) for text in [column.header, *column.cells])
+        else:
+            needed += FOLDED_COLUMN_MIN
+    (console if needed <= console.width else Console(width=needed)).print(table)
+
+
 def show(items: list[Any], columns: list[str], as_json: bool, title: str | None = None) -> None:
     rows = [_raw(item) for item in items]
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
-    table = Table(*columns, title=title)
+    table = Table(title=title)
+    for column in columns:
+        if _is_identifier(column):
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(str(row.get(c, "")) if row.get(c) is not None else "-" for c in columns))
-    console.print(table)
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    _print_table(table)
 
 
 def show_one(item: Any, as_json: bool = True) -> None:
@@ -435,6 +473,111 @@ def deid_dataset(
     show_one(job)
     if job.status == "failed":
         raise typer.Exit(1)
+
+
+# -- deployments, models --------------------------------------------------------------
+
+
+def _gpu(value: str | None) -> int | str | None:
+    """A GPU given as digits is its index on the host; anything else is its id."""
+    return int(value) if value is not None and value.isdigit() else value
+
+
+@deployments.command("create")
+def deployments_create(
+    model_path: Annotated[
+        str | None,
+        typer.Argument(help="a model directory under the server's model roots, or a fine-tuned model's name"),
+    ] = None,
+    run_id: Annotated[str | None, typer.Option(help="serve this run's output instead")] = None,
+    gpu_count: Annotated[int | None, typer.Option(help="GPUs to hold (0: none)")] = None,
+    preferred_gpu: Annotated[str | None, typer.Option(help="the GPU to use first: index or id")] = None,
+    served_model_name: Annotated[str | None, typer.Option(help="the name clients ask for")] = None,
+    model_version: Annotated[str | None, typer.Option(help="a version label")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="a tag (repeat for more)")] = None,
+    extra_args: Annotated[
+        str | None, typer.Option(help='model-server flags, as --extra-args="--max-model-len 2048"')
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="wait until it serves (exit 1 if it fails instead)")] = False,
+) -> None:
+    """Start a model server; prints the deployment."""
+    fields = {
+        "gpu_count": gpu_count,
+        "preferred_gpu": _gpu(preferred_gpu),
+        "served_model_name": served_model_name,
+        "model_version": model_version,
+        "tags": tag or None,
+        "extra_args": extra_args,
+    }
+    with client() as c:
+        deployment = c.deployments.create(model_path, run_id, **fields)
+        if wait:
+            deployment = c.deployments.wait(deployment.id, poll_interval=0.5)
+    show_one(deployment)
+    if wait and deployment.status != "running":
+        raise typer.Exit(1)
+
+
+@deployments.command("list")
+def deployments_list(
+    model: Annotated[str | None, typer.Option(help="only this model path")] = None,
+    tag: Annotated[str | None, typer.Option(help="only with this tag")] = None,
+    status_filter: Annotated[str | None, typer.Option("--status", help="only this status")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deployments, newest first."""
+    with client() as c:
+        rows = c.deployments.list(model=model, tag=tag, status=status_filter)
+    show(rows, ["id", "status", "served_model_name", "model_path", "gpu_ids", "port"], as_json)
+
+
+@deployments.command("get")
+def deployments_get(deployment_id: str) -> None:
+    """One deployment with its status, port, pid and command line."""
+    with client() as c:
+        show_one(c.deployments.get(deployment_id))
+
+
+@deployments.command("logs")
+def deployments_logs(
+    deployment_id: str, tail: Annotated[int, typer.Option(help="how many of the last lines")] = 100
+) -> None:
+    """The last lines of the model server's log."""
+    with client() as c:
+        for line in c.deployments.logs(deployment_id, tail=tail):
+            typer.echo(line)
+
+
+@deployments.command("stop")
+def deployments_stop(
+    deployment_id: str,
+    force: Annotated[bool, typer.Option(help="KILL at once instead of TERM and a grace period")] = False,
+) -> None:
+    """Stop a model server and free its GPUs and port."""
+    with client() as c:
+        c.deployments.stop(deployment_id, force=force)
+        typer.echo(f"{deployment_id} {c.deployments.get(deployment_id).status}")
+
+
+@deployments.command("restart")
+def deployments_restart(deployment_id: str) -> None:
+    """Stop a model server and start a new one with the same model and settings."""
+    with client() as c:
+        show_one(c.deployments.restart(deployment_id))
+
+
+@models.command("list")
+def models_list(as_json: JsonOption = False) -> None:
+    """Base models and your fine-tuned ones."""
+    with client() as c:
+        show(c.models.list(), ["id", "kind", "owned_by", "path"], as_json)
+
+
+@models.command("get")
+def models_get(name: str) -> None:
+    """One model."""
+    with client() as c:
+        show_one(c.models.get(name))
 
 
 def main() -> None:

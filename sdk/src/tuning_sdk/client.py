@@ -30,6 +30,7 @@ class TuningClient:
         self.datasets = resources.Datasets(self)
         self.train_configs = resources.TrainConfigs(self)
         self.deid = resources.Deid(self)
+        self.deployments = resources.Deployments(self)
 
     @property
     def base_url(self) -> str:
@@ -69,6 +70,7 @@ class AsyncTuningClient:
         self.datasets = resources.AsyncDatasets(self)
         self.train_configs = resources.AsyncTrainConfigs(self)
         self.deid = resources.AsyncDeid(self)
+        self.deployments = resources.AsyncDeployments(self)
 
     async def health_check(self) -> dict[str, Any]:
         return await self._transport.request("GET", "/health")

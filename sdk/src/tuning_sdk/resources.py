@@ -1,5 +1,5 @@
 """Resources: `client.tunings`, `client.files`, `client.models`, `client.projects`, `client.runs`,
-`client.datasets`, `client.train_configs`, `client.deid`.
+`client.datasets`, `client.train_configs`, `client.deid`, `client.deployments`.
 
 Simple calls are written once: they return whatever the transport returns, a value
 for the sync client and an awaitable for the async one. Calls with loops of their
@@ -243,6 +243,39 @@ class _DeidCalls(_Resource):
         )
 
 
+class _DeploymentsCalls(_Resource):
+    def create(self, model_path: str | None = None, run_id: str | None = None, **fields: Any) -> Any:
+        """Serve a model (a directory under the server's model roots, or a fine-tuned model's name)
+        or a run's output; `fields`: gpu_count, preferred_gpu, served_model_name, extra_args, tags..."""
+        body = _clean({"model_path": model_path, "run_id": run_id, **fields})
+        return self._t.request("POST", "/deployments", json=body, cast=Record)
+
+    def list(self, *, model: str | None = None, tag: str | None = None, status: str | None = None) -> Any:
+        """Deployments, newest first, filtered by model path, tag or status."""
+        params = _clean({"model": model, "tag": tag, "status": status})
+        return self._t.request(
+            "GET", "/deployments", params=params, cast=lambda d: [Record(x) for x in d["data"]]
+        )
+
+    def get(self, deployment_id: str) -> Any:
+        return self._t.request("GET", f"/deployments/{deployment_id}", cast=Record)
+
+    def logs(self, deployment_id: str, *, tail: int = 100) -> Any:
+        """The last `tail` lines of the model server's log, as a list of strings."""
+        return self._t.request(
+            "GET", f"/deployments/{deployment_id}/logs", params={"tail": tail}, cast=lambda d: d["lines"]
+        )
+
+    def stop(self, deployment_id: str, *, force: bool = False) -> Any:
+        """Stop the model server (TERM, then KILL after the server's grace; at once with force)."""
+        params = {"force": "true"} if force else {}
+        return self._t.request("DELETE", f"/deployments/{deployment_id}", params=params, cast=Record)
+
+    def restart(self, deployment_id: str) -> Any:
+        """Stop the model server and start a new one with the same model and settings."""
+        return self._t.request("POST", f"/deployments/{deployment_id}/restart", cast=Record)
+
+
 def _policy_body(
     name: str,
     entities: dict[str, Any],
@@ -263,6 +296,8 @@ def _policy_body(
 
 
 _DEID_JOB_ENDED = ("succeeded", "failed")
+# a deployment in these states is on its way to another; `wait` polls past them
+_DEPLOYMENT_SETTLING = ("starting", "stopping")
 
 
 class _ProgressReader:
@@ -437,7 +472,19 @@ class TrainConfigs(_TrainConfigsCalls):
         return self._t.raw("GET", f"/v1/train-configs/{config_id}/content").text
 
 
-# -- async resources ------------------------------------------------------------------
+class Deployments(_DeploymentsCalls):
+    def wait(self, deployment_id: str, poll_interval: float = 1.0, timeout: float | None = None) -> Record:
+        """Poll until the model server serves (running) or has ended (failed, stopped); returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            deployment = self.get(deployment_id)
+            if deployment.status not in _DEPLOYMENT_SETTLING:
+                return deployment
+            if deadline is not None and time.monotonic() > deadline:
+                raise TuningError(
+                    f"deployment {deployment_id} is still {deployment.status} after {timeout} s"
+                )
+            time.sleep(poll_interval)
 
 
 class Deid(_DeidCalls):
@@ -451,6 +498,9 @@ class Deid(_DeidCalls):
             if deadline is not None and time.monotonic() > deadline:
                 raise TuningError(f"de-identification job {job_id} did not finish within {timeout} s")
             time.sleep(poll_interval)
+
+
+# -- async resources ------------------------------------------------------------------
 
 
 class AsyncTunings(_TuningsCalls):
@@ -598,4 +648,20 @@ class AsyncDeid(_DeidCalls):
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 raise TuningError(f"de-identification job {job_id} did not finish within {timeout} s")
+            await asyncio.sleep(poll_interval)
+
+
+class AsyncDeployments(_DeploymentsCalls):
+    async def wait(
+        self, deployment_id: str, poll_interval: float = 1.0, timeout: float | None = None
+    ) -> Record:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            deployment = await self.get(deployment_id)
+            if deployment.status not in _DEPLOYMENT_SETTLING:
+                return deployment
+            if deadline is not None and time.monotonic() > deadline:
+                raise TuningError(
+                    f"deployment {deployment_id} is still {deployment.status} after {timeout} s"
+                )
             await asyncio.sleep(poll_interval)
