@@ -1,7 +1,7 @@
-"""Basic usage: health check, upload, create a job, wait with a progress bar, show the result, list jobs.
+"""Basic usage: health check, upload, create a job, wait printing progress, show the result, list jobs.
 
     python examples/basic_usage.py --base-url http://localhost:8000 --api-key KEY \\
-        --model Qwen/Qwen2-0.5B-Instruct --training-file train.jsonl
+        --model tuning/tiny-demo --training-file examples/data/chat.jsonl
 """
 
 from __future__ import annotations
@@ -9,11 +9,15 @@ from __future__ import annotations
 import argparse
 
 from _common import add_common_arguments
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from tuning_sdk import TuningClient, TuningJob
 
-console = Console()
+
+def show_progress(job: TuningJob) -> None:
+    metrics = job.metrics
+    if metrics is None:
+        print(f"  {job.status.value}")
+        return
+    print(f"  {metrics.progress:6.1%}  epoch {metrics.current_epoch or 0:.2f}  loss {metrics.train_loss:.4f}")
 
 
 def main() -> None:
@@ -23,50 +27,28 @@ def main() -> None:
 
     client = TuningClient(api_key=args.api_key, base_url=args.base_url)
     health = client.health_check()
-    console.print(f"server {health['version']} is {health['status']} ({health['active_jobs']} active jobs)")
+    print(f"server {health['version']} is {health['status']} ({health['active_jobs']} active jobs)")
 
     file = client.files.upload(args.training_file)
-    console.print(f"uploaded {file.filename} as {file.id} ({file.bytes} bytes, {file.status})")
+    print(f"uploaded {file.filename} as {file.id} ({file.bytes} bytes, {file.status})")
 
     job = client.tunings.create(args.model, file.id, hyperparameters={"epochs": args.epochs}, suffix="basic")
-    console.print(f"created {job.id}: {job.status.value}")
-    console.print(f"fetched again: {client.tunings.get(job.id).status.value}")
+    print(f"created {job.id} on {job.model}: {job.status.value}")
+    print(f"fetched again: {client.tunings.get(job.id).status.value}")
 
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(job.id, total=1.0, detail="queued")
-
-        def show(current: TuningJob) -> None:
-            metrics = current.metrics
-            if metrics is None:
-                bar.update(task, detail=current.status.value)
-                return
-            bar.update(
-                task,
-                completed=metrics.progress,
-                detail=f"epoch {metrics.current_epoch or 0:.2f}  loss {metrics.train_loss:.4f}",
-            )
-
-        job = client.tunings.wait(job.id, on_progress=show, poll_interval=1.0)
-
-    console.print(f"finished: {job.status.value}")
+    job = client.tunings.wait(job.id, on_progress=show_progress, poll_interval=1.0)
+    print(f"finished: {job.status.value}")
     if job.is_successful:
-        console.print(f"fine-tuned model: {job.fine_tuned_model}")
-        console.print(f"final loss: {job.metrics.train_loss:.4f}" if job.metrics else "no metrics")
+        print(f"fine-tuned model: {job.fine_tuned_model}")
+        print(f"final loss: {job.metrics.train_loss:.4f}" if job.metrics else "no metrics")
         for name in job.result_files:
-            console.print(f"  result file: {name}")
+            print(f"  result file: {name}")
     else:
-        console.print(f"error: {job.error}")
+        print(f"error: {job.error}")
 
-    console.print("recent jobs:")
+    print("recent jobs:")
     for recent in client.tunings.list(limit=5).data:
-        console.print(f"  {recent.id}  {recent.status.value:<10} {recent.model}")
+        print(f"  {recent.id}  {recent.status.value:<10} {recent.model}")
     client.close()
     raise SystemExit(0 if job.is_successful else 1)
 
