@@ -6,15 +6,16 @@ import importlib
 import logging
 import pkgutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 import src.features
 from app import __version__
@@ -43,6 +44,7 @@ from src.features.runs.executors.local import LocalExecutor
 from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs.service import ConfigFiles
 from src.features.tunings.service import TuningSetup
+from src.models.common import declared_examples
 from src.storage import Store
 from src.utils.child_env import service_base_env
 from src.utils.child_user import resolve_child_user
@@ -306,9 +308,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in discover_routers():
         app.include_router(router)
     install_docs(app)
+    _openapi_examples_as_declared(app)
     if settings.auth.mode == "off":
         _openapi_without_auth(app)
     return app
+
+
+def _openapi_examples_as_declared(app: FastAPI) -> None:
+    """Each response schema in the document shows its model's examples as the model writes them.
+
+    FastAPI writes the document with `exclude_none`, which strips every `null` from an example
+    (a required field left out, so the example no longer fits its own schema), and pydantic
+    sorts their keys: both would turn a realistic answer into one the service never sends.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.get("components", {}).get("schemas", {})
+            for path, method, status, model in response_models(app):
+                operation = schema["paths"].get(path, {}).get(method, {})
+                content = operation.get("responses", {}).get(status, {}).get("content") or {}
+                ref = content.get("application/json", {}).get("schema", {}).get("$ref")
+                if ref and (examples := declared_examples(model)):
+                    components[ref.rsplit("/", 1)[-1]]["examples"] = examples
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def response_models(app: FastAPI) -> Iterator[tuple[str, str, str, type[BaseModel]]]:
+    """(path, method, status, model) for each documented route with a `response_model`."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and route.include_in_schema and context.path_format:
+            model = route.response_model
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                for method in route.methods:
+                    yield context.path_format, method.lower(), str(route.status_code or 200), model
 
 
 def _openapi_without_auth(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from src.models.common import ApiModel, Page, RequestModel
 
@@ -24,6 +24,22 @@ class WhoAmI(ApiModel):
     role: Role
     auth: str
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"owner": "alice", "role": "user", "auth": "api_key"}]}
+    )
+
+
+_API_KEY = {
+    "id": 4,
+    "owner": "alice",
+    "role": "user",
+    "name": "laptop",
+    "hint": "...Qm7c",
+    "source": "api",
+    "created_at": "2026-11-30T09:00:00Z",
+    "revoked_at": None,
+}
+
 
 class ApiKeyRead(ApiModel):
     id: int
@@ -34,6 +50,8 @@ class ApiKeyRead(ApiModel):
     source: str
     created_at: datetime
     revoked_at: datetime | None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_API_KEY]})
 
 
 class ApiKeyCreate(RequestModel):
@@ -46,6 +64,12 @@ class ApiKeyCreate(RequestModel):
 
 class ApiKeyCreated(ApiKeyRead):
     key: str = Field(description="the secret; shown only in this response")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_API_KEY, "key": "tsk-Xr4vN8bLq2ZtW9hKe5YpD1sJf6uGc3aTo0iVn7xQm7c"}]
+        }
+    )
 
 
 ApiKeyPage = Page[ApiKeyRead]

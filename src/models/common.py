@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+import copy
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 ItemT = TypeVar("ItemT")
 
@@ -30,6 +33,15 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _page_example(schema: JsonDict, cls: type[Any]) -> None:
+    """`Page[Item]` shows a page of one item, the item model's own example, so the two cannot disagree."""
+    (item,) = cls.__pydantic_generic_metadata__["args"] or (None,)
+    extra = getattr(item, "model_config", {}).get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    if isinstance(examples, list) and examples:
+        schema["examples"] = [{"object": "list", "data": examples[:1], "has_more": False}]
+
+
 class Page(ApiModel, Generic[ItemT]):
     """A page of a cursor-paginated list (`after` = id of the last item seen)."""
 
@@ -37,6 +49,23 @@ class Page(ApiModel, Generic[ItemT]):
     data: list[ItemT]
     has_more: bool = Field(description="true when a next page exists; pass the last item's id as `after`")
 
+    model_config = ConfigDict(json_schema_extra=_page_example)
+
 
 class Message(ApiModel):
     detail: str
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "project 'support-bot' deleted"}]})
+
+
+class _DeclaredOrder(GenerateJsonSchema):
+    """Leaves keys in the order they are written; pydantic would sort them, examples included."""
+
+    def sort(self, value: JsonSchemaValue, parent_key: str | None = None) -> JsonSchemaValue:
+        return value
+
+
+def declared_examples(model: type[BaseModel]) -> list[Any]:
+    """The model's `examples` as written: keys in their order, `null`s kept."""
+    examples = model.model_json_schema(schema_generator=_DeclaredOrder).get("examples", [])
+    return copy.deepcopy(examples)

@@ -7,9 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from src.models.common import ApiModel, ObjectId, Page, RequestModel
+from src.models.examples import DATASET_ID, TRAIN_CONFIG_ID, UPLOAD_ID
 
 DatasetName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$")]
 MAX_METADATA_BYTES = 16 * 1024
@@ -73,6 +74,10 @@ class DatasetCreated(ApiModel):
     id: str
     created_at: datetime
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": DATASET_ID, "created_at": "2026-11-30T09:10:00Z"}]}
+    )
+
 
 class InvalidRecord(ApiModel):
     line: int
@@ -122,6 +127,10 @@ class TrainConfigLink(ApiModel):
     filename: str
 
 
+_SHA256 = "5c2f8e1a9d04b7c36e1f0a8d2b9c47e5f13a6d0c8b2e94f7a1d5c3e8b06f2a49"
+_STORED_NAME = f"{UPLOAD_ID}_train.jsonl"
+
+
 class DatasetRecord(ApiModel):
     id: str
     name: str
@@ -141,6 +150,53 @@ class DatasetRecord(ApiModel):
     created_at: datetime
     updated_at: datetime
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": DATASET_ID,
+                    "name": "support-chats",
+                    "owner": "alice",
+                    "type": "sft",
+                    "description": None,
+                    "task_type": "chat",
+                    "metadata": {"lang": "zh"},
+                    "strict": False,
+                    "status": "ready",
+                    "status_reasons": [],
+                    "files": [
+                        {
+                            "upload_id": UPLOAD_ID,
+                            "name": "train.jsonl",
+                            "stored_name": _STORED_NAME,
+                            "bytes": 48213,
+                            "sha256": _SHA256,
+                            "uploaded_at": "2026-11-30T09:10:04Z",
+                            "status": "valid",
+                            "format": "openai_chat",
+                            "records": 80,
+                            "validation": {
+                                "total_loaded": 80,
+                                "valid_conversations": 80,
+                                "invalid_conversations": 0,
+                                "total_turns": 212,
+                                "approx_tokens": 15890,
+                                "dialect_counts": {"openai_chat": 80},
+                                "format": "openai_chat",
+                                "errors": [],
+                                "fatal": None,
+                            },
+                        }
+                    ],
+                    "train_config": {"id": TRAIN_CONFIG_ID, "name": "sft.yaml", "filename": "sft.yaml"},
+                    "upload_progress": {"files_count": 1, "bytes_received": 0, "uploads": []},
+                    "created_at": "2026-11-30T09:10:00Z",
+                    "updated_at": "2026-11-30T09:12:10Z",
+                }
+            ]
+        }
+    )
+
 
 DatasetPage = Page[DatasetRecord]
 
@@ -159,10 +215,31 @@ class UploadResult(ApiModel):
         description="why the file is left out of training, when its status is `partial` or `invalid`"
     )
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "upload_id": UPLOAD_ID,
+                    "dataset_id": DATASET_ID,
+                    "bytes": 48213,
+                    "filename": "train.jsonl",
+                    "stored_name": _STORED_NAME,
+                    "sha256": _SHA256,
+                    "status": "valid",
+                    "records": 80,
+                    "invalid_records": 0,
+                    "status_reason": None,
+                }
+            ]
+        }
+    )
+
 
 class UploadAborted(ApiModel):
     upload_id: str
     status: Literal["aborted"] = "aborted"
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"upload_id": UPLOAD_ID, "status": "aborted"}]})
 
 
 class PreviewRecord(ApiModel):
@@ -175,3 +252,29 @@ class PreviewRecord(ApiModel):
 class DatasetPreview(ApiModel):
     object: Literal["list"] = "list"
     data: list[PreviewRecord]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "upload_id": UPLOAD_ID,
+                            "line": 1,
+                            "format": "openai_chat",
+                            "record": {
+                                "messages": [
+                                    {"role": "user", "content": "我的订单还没发货"},
+                                    {
+                                        "role": "assistant",
+                                        "content": "请提供您的订单号",
+                                    },
+                                ]
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    )

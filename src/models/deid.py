@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    ConfigDict,
     Field,
     StrictBool,
     StringConstraints,
@@ -17,6 +18,7 @@ from pydantic import (
 )
 
 from src.models.common import ApiModel, ObjectId, RequestModel
+from src.models.examples import DATASET_ID, DEID_JOB_ID, DEID_OUTPUT_DATASET_ID, DEID_POLICY_ID
 
 # The entity types the built-in recognizers find, in the order the README's table lists them.
 BUILTIN_TYPES = (
@@ -138,6 +140,24 @@ class DeidPolicyWrite(RequestModel):
         return self
 
 
+_POLICY = {
+    "id": DEID_POLICY_ID,
+    "name": "support-transcripts",
+    "description": "mask phone numbers, pseudonymize ID cards and customer names",
+    "owner": "alice",
+    "builtin": False,
+    "entities": {
+        "PHONE": {"operator": "mask", "mask_char": "*", "keep_start": 3, "keep_end": 4},
+        "ID_CARD": {"operator": "pseudonymize", "mask_char": "*", "keep_start": None, "keep_end": None},
+        "PERSON": {"operator": "pseudonymize", "mask_char": "*", "keep_start": None, "keep_end": None},
+    },
+    "allow_list": ["400-820-8820"],
+    "dictionary": {"PERSON": ["张三", "李四"]},
+    "created_at": "2026-11-30T09:05:00Z",
+    "updated_at": "2026-11-30T09:05:00Z",
+}
+
+
 class DeidPolicyRead(ApiModel):
     id: str
     name: str
@@ -150,10 +170,14 @@ class DeidPolicyRead(ApiModel):
     created_at: datetime
     updated_at: datetime
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_POLICY]})
+
 
 class DeidPolicyList(ApiModel):
     object: str = "list"
     data: list[DeidPolicyRead]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"object": "list", "data": [_POLICY]}]})
 
 
 class DeidOptions(RequestModel):
@@ -187,6 +211,26 @@ class DeidTestResponse(ApiModel):
     counts: dict[str, int] = Field(description="entities found, by type")
     mapping: dict[str, str] | None = Field(
         description="replacement → original, for replace/hash/pseudonymize; only when asked for"
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "policy_id": "default",
+                    "results": [
+                        {
+                            "text": "张三的电话是<PHONE_1>",
+                            "entities": [
+                                {"type": "PHONE", "start": 6, "end": 17, "replacement": "<PHONE_1>"}
+                            ],
+                        }
+                    ],
+                    "counts": {"PHONE": 1},
+                    "mapping": None,
+                }
+            ]
+        }
     )
 
 
@@ -231,6 +275,31 @@ class DeidJobRead(ApiModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": DEID_JOB_ID,
+                    "object": "deid.job",
+                    "status": "succeeded",
+                    "dataset_id": DATASET_ID,
+                    "output_dataset_id": DEID_OUTPUT_DATASET_ID,
+                    "policy_id": DEID_POLICY_ID,
+                    "seed": 7,
+                    "store_mapping": True,
+                    "files_done": 1,
+                    "files_total": 1,
+                    "records": 80,
+                    "counts": {"PERSON": 63, "PHONE": 41},
+                    "error": None,
+                    "created_at": "2026-11-30T09:22:05Z",
+                    "started_at": "2026-11-30T09:22:05Z",
+                    "finished_at": "2026-11-30T09:22:07Z",
+                }
+            ]
+        }
+    )
+
 
 class MappingEntryRead(ApiModel):
     replacement: str
@@ -241,3 +310,14 @@ class MappingEntryRead(ApiModel):
 class DeidMappingRead(ApiModel):
     job_id: ObjectId
     entries: list[MappingEntryRead]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": DEID_JOB_ID,
+                    "entries": [{"replacement": "王芳", "type": "PERSON", "original": "张三"}],
+                }
+            ]
+        }
+    )

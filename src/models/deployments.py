@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from src.models.common import ApiModel, RequestModel
+from src.models.examples import DEPLOYMENT_ID
 
 
 class DeploymentStatus(StrEnum):
@@ -66,6 +67,32 @@ class DeploymentCreate(RequestModel):
         return value
 
 
+_DEPLOYMENT = {
+    "id": DEPLOYMENT_ID,
+    "deployment_id": DEPLOYMENT_ID,
+    "model_path": "qwen2.5",
+    "model_version": "v1",
+    "served_model_name": "qwen-demo",
+    "run_id": None,
+    "tags": ["demo"],
+    "gpu_id": 1,
+    "gpu_ids": ["1"],
+    "port": 20000,
+    "pid": 48213,
+    "status": "running",
+    "started_at": "2026-11-30T09:30:00Z",
+    "stopped_at": None,
+    "health_ok": True,
+    "vllm_cmd": "vllm serve qwen2.5 --host 127.0.0.1 --port 20000 --served-model-name qwen-demo "
+    "--disable-access-log-for-endpoints /health --max-model-len 4096",
+    "log_file": f"deploy_logs/{DEPLOYMENT_ID}.log",
+    "health_path": "/health",
+    "base_url": "http://127.0.0.1:20000",
+    "error": None,
+    "exit_code": None,
+}
+
+
 class DeploymentInfo(ApiModel):
     id: str = Field(description="the same as deployment_id, as every other resource carries it")
     deployment_id: str
@@ -91,17 +118,39 @@ class DeploymentInfo(ApiModel):
     error: str | None
     exit_code: int | None
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_DEPLOYMENT]})
+
 
 class DeploymentList(ApiModel):
     object: str = "list"
     data: list[DeploymentInfo]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"object": "list", "data": [_DEPLOYMENT]}]})
 
 
 class DeploymentRemoved(ApiModel):
     detail: str = "deployment removed"
     deployment_id: str
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "deployment removed", "deployment_id": DEPLOYMENT_ID}]}
+    )
+
 
 class DeploymentLogs(ApiModel):
     deployment_id: str
     lines: list[str]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "deployment_id": DEPLOYMENT_ID,
+                    "lines": [
+                        "INFO:     Started server process [48213]",
+                        "INFO:     Application startup complete.",
+                    ],
+                }
+            ]
+        }
+    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from src.models.common import ApiModel
+from src.models.examples import RUN_ID
 
 
 class GpuHolder(ApiModel):
@@ -30,3 +31,25 @@ class GpuList(ApiModel):
     object: Literal["list"] = "list"
     source: Literal["nvml", "settings"]
     data: list[GpuRead]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "list",
+                    "source": "nvml",
+                    "data": [
+                        {
+                            "id": "0",
+                            "name": "NVIDIA H100 80GB HBM3",
+                            "memory_total_mib": 81559,
+                            "memory_used_mib": 23140,
+                            "utilization_percent": 87,
+                            "held": True,
+                            "holder": {"type": "run", "id": RUN_ID},
+                        }
+                    ],
+                }
+            ]
+        }
+    )

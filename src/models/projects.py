@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from src.models.auth import OwnerName
 from src.models.common import ApiModel, Page, RequestModel
@@ -103,6 +103,32 @@ class ProjectDetail(ApiModel):
     created_at: datetime
     updated_at: datetime
     run_counts: RunCounts
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "support-bot",
+                    "description": "Fine-tune on support transcripts",
+                    "owner": "alice",
+                    "tags": ["support", "qwen"],
+                    "dataset_name": "data/support.jsonl",
+                    "training_yaml_name": "configs/sft.yaml",
+                    "status": "active",
+                    "created_at": "2026-11-30T09:08:00Z",
+                    "updated_at": "2026-11-30T09:08:00Z",
+                    "run_counts": {
+                        "pending": 0,
+                        "running": 1,
+                        "succeeded": 2,
+                        "failed": 0,
+                        "cancelled": 0,
+                        "total": 3,
+                    },
+                }
+            ]
+        }
+    )
 
 
 ProjectPage = Page[ProjectDetail]

@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from src.models.common import ApiModel, Page, RequestModel
+from src.models.examples import ARTIFACT_ID, DATASET_ID, RUN_ID, TRAIN_CONFIG_ID
 
 
 class RunStatus(StrEnum):
@@ -116,6 +117,49 @@ class RunRead(ApiModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": RUN_ID,
+                    "object": "run",
+                    "project": "support-bot",
+                    "owner": "alice",
+                    "status": "running",
+                    "executor": "local",
+                    "progress": 0.25,
+                    "current_step": 15,
+                    "total_steps": 60,
+                    "epoch": 0.75,
+                    "summary": None,
+                    "dataset": DATASET_ID,
+                    "train_config": TRAIN_CONFIG_ID,
+                    "gpus": 1,
+                    "gpu_ids": ["0"],
+                    "env": {"WANDB_MODE": "offline"},
+                    "note": "first",
+                    "command": [
+                        "/opt/tuning/.venv/bin/python",
+                        "/opt/tuning/recipes/sft_lora.py",
+                        f"runs/{RUN_ID}/train.yaml",
+                        "--dataset",
+                        f"runs/{RUN_ID}/data",
+                        "--output_dir",
+                        f"runs/{RUN_ID}/output",
+                    ],
+                    "workspace": f"runs/{RUN_ID}",
+                    "output_dir": f"runs/{RUN_ID}/output",
+                    "queue_position": None,
+                    "pending_reason": None,
+                    "error": None,
+                    "created_at": "2026-11-30T09:12:30Z",
+                    "started_at": "2026-11-30T09:12:31Z",
+                    "finished_at": None,
+                }
+            ]
+        }
+    )
+
 
 RunPage = Page[RunRead]
 
@@ -139,6 +183,28 @@ class LogPage(ApiModel):
     has_more: bool
     last_seq: int = Field(description="pass as `after` to read on")
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "seq": 42,
+                            "line": "{'loss': 2.3071, 'grad_norm': 1.84, "
+                            "'learning_rate': 9.25e-05, 'epoch': 0.5}",
+                            "source": "output",
+                            "tags": [],
+                            "created_at": "2026-11-30T09:13:52Z",
+                        }
+                    ],
+                    "has_more": False,
+                    "last_seq": 42,
+                }
+            ]
+        }
+    )
+
 
 class MetricPoint(ApiModel):
     """One training step's metrics, merged across the sources that reported it."""
@@ -160,6 +226,42 @@ class MetricSeries(ApiModel):
     run_id: str
     data: list[MetricPoint]
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "list",
+                    "run_id": RUN_ID,
+                    "data": [
+                        {
+                            "step": 10,
+                            "epoch": 0.5,
+                            "loss": 2.3071,
+                            "eval_loss": None,
+                            "lr": 9.25e-05,
+                            "grad_norm": 1.84,
+                            "throughput": None,
+                            "extra": {},
+                            "source": "trainer_log",
+                            "created_at": "2026-11-30T09:13:52Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+_ARTIFACT = {
+    "id": ARTIFACT_ID,
+    "path": "adapter_model.safetensors",
+    "bytes": 1180016,
+    "sha256": "9b0e3f6c2d8a41e7b5c09f3a6d2e8b14c7f0a95e3d61b2c8a4f7e09d5b3c6a21",
+    "kind": "adapter",
+    "tags": ["final"],
+    "created_at": "2026-11-30T09:21:39Z",
+}
+
 
 class ArtifactRead(ApiModel):
     id: str
@@ -170,10 +272,14 @@ class ArtifactRead(ApiModel):
     tags: list[str]
     created_at: datetime
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_ARTIFACT]})
+
 
 class ArtifactList(ApiModel):
     object: Literal["list"] = "list"
     data: list[ArtifactRead]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"object": "list", "data": [_ARTIFACT]}]})
 
 
 class ArtifactTags(RequestModel):

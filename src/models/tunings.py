@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from src.models.common import ApiModel, RequestModel
+from src.models.examples import BASE_MODEL, DATASET_ID, FINE_TUNED_MODEL, JOB_ID, JOB_RUN_ID
 from src.models.runs import RunStatus
 
 
@@ -71,6 +72,48 @@ class TuningError(ApiModel):
     message: str
 
 
+_JOB = {
+    "id": JOB_ID,
+    "object": "tuning.job",
+    "model": BASE_MODEL,
+    "status": "succeeded",
+    "created_at": "2026-11-30T09:15:00Z",
+    "started_at": "2026-11-30T09:15:02Z",
+    "finished_at": "2026-11-30T09:21:40Z",
+    "training_file": DATASET_ID,
+    "validation_file": None,
+    "hyperparameters": {
+        "epochs": 3.0,
+        "learning_rate": 0.0001,
+        "batch_size": 4,
+        "rank": 8,
+        "alpha": None,
+        "use_quantization": False,
+        "finetuning_type": "lora",
+        "cutoff_len": 1024,
+        "logging_steps": 1,
+        "gradient_accumulation_steps": 1,
+        "lora_dropout": 0.0,
+    },
+    "metrics": {
+        "train_loss": 0.8123,
+        "eval_loss": None,
+        "current_epoch": 3.0,
+        "total_epochs": 3.0,
+        "current_step": 60,
+        "total_steps": 60,
+        "progress": 1.0,
+    },
+    "summary": {"train_loss": 1.2047, "train_runtime": 391.6, "train_samples_per_second": 0.613},
+    "result_files": ["adapter_config.json", "adapter_model.safetensors"],
+    "fine_tuned_model": FINE_TUNED_MODEL,
+    "error": None,
+    "duration": 398.0,
+    "queue_position": None,
+    "run_id": JOB_RUN_ID,
+}
+
+
 class TuningJobRead(ApiModel):
     id: str
     object: Literal["tuning.job"] = "tuning.job"
@@ -98,17 +141,37 @@ class TuningJobRead(ApiModel):
     queue_position: int | None
     run_id: str
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_JOB]})
+
 
 class TuningJobList(ApiModel):
     object: Literal["list"] = "list"
     data: list[TuningJobRead]
     has_more: bool
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"object": "list", "data": [_JOB], "has_more": False}]}
+    )
+
 
 class DeletedObject(ApiModel):
     id: str
     object: str
     deleted: bool = True
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": JOB_ID, "object": "tuning.job", "deleted": True}]}
+    )
+
+
+_MODEL = {
+    "id": FINE_TUNED_MODEL,
+    "object": "model",
+    "created": 1796030500,
+    "owned_by": "alice",
+    "kind": "fine-tuned",
+    "path": f"/srv/tuning/training/runs/{JOB_RUN_ID}/output",
+}
 
 
 class ModelRead(ApiModel):
@@ -119,7 +182,11 @@ class ModelRead(ApiModel):
     kind: Literal["base", "fine-tuned"]
     path: str | None = None
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_MODEL]})
+
 
 class ModelList(ApiModel):
     object: Literal["list"] = "list"
     data: list[ModelRead]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"object": "list", "data": [_MODEL]}]})
