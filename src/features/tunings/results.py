@@ -31,6 +31,7 @@ _PARSE = re.compile(r"^file-(?P<job>[0-9a-f]{12})-(?P<kind>metrics|model)$")
 METRICS_COLUMNS = ("step", "epoch", "train_loss", "valid_loss", "learning_rate")
 BLOCK = tarfile.BLOCKSIZE
 CHUNK = 1 << 16
+Member = tuple[str, Path, int, int]  # name in the tar, file on disk, size, mtime
 
 
 @dataclass(frozen=True)
@@ -96,20 +97,20 @@ def metrics_csv(points: list[RunMetric]) -> bytes:
     return out.getvalue().encode()
 
 
-def _model_members(
-    session: Session, *, job: TuningJob, layout: TrainingLayout
-) -> list[tuple[str, Path, int]]:
-    """(name in the tar, file on disk, size) for each non-checkpoint artifact still on disk."""
+def _model_members(session: Session, *, job: TuningJob, layout: TrainingLayout) -> list[Member]:
+    """(name in the tar, file on disk, size, mtime) for each non-checkpoint artifact still on disk."""
     members = []
     for artifact in tunings_service.final_artifacts(session, job=job):
         path = runs_service.artifact_file(job.run, artifact, layout=layout)
-        members.append((f"{job.id}/{artifact.path}", path, path.stat().st_size))
+        stat = path.stat()
+        members.append((f"{job.id}/{artifact.path}", path, stat.st_size, int(stat.st_mtime)))
     return members
 
 
-def _header(name: str, size: int) -> bytes:
+def _header(name: str, size: int, mtime: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size = size
+    info.mtime = mtime
     info.mode = 0o644
     return info.tobuf(format=tarfile.PAX_FORMAT)
 
@@ -118,20 +119,20 @@ def _padding(size: int) -> int:
     return -size % BLOCK
 
 
-def tar_size(members: list[tuple[str, Path, int]]) -> int:
+def tar_size(members: list[Member]) -> int:
     """The exact length of `stream_tar(members)`, so the response can carry Content-Length."""
-    body = sum(len(_header(name, size)) + size + _padding(size) for name, _, size in members)
+    body = sum(len(_header(name, size, mtime)) + size + _padding(size) for name, _, size, mtime in members)
     return body + 2 * BLOCK
 
 
-def stream_tar(members: list[tuple[str, Path, int]]) -> Iterator[bytes]:
+def stream_tar(members: list[Member]) -> Iterator[bytes]:
     """A POSIX tar of the members, written as it is read: no copy on disk, no whole file in memory.
 
     Each member is exactly the size measured before the stream began: a file that
     shrank since is padded with zeros, one that grew is cut, so Content-Length holds.
     """
-    for name, path, size in members:
-        yield _header(name, size)
+    for name, path, size, mtime in members:
+        yield _header(name, size, mtime)
         left = size
         with path.open("rb") as handle:
             while left > 0:

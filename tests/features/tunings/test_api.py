@@ -43,6 +43,8 @@ def check_result_files(client: TestClient, done: dict) -> None:
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as archive:
         names = archive.getnames()
         adapter = archive.extractfile(f"{done['id']}/adapter_model.safetensors").read()
+        stamps = [member.mtime for member in archive.getmembers()]
+    assert all(stamp > time.time() - 3600 for stamp in stamps), "members keep their files' times"
     assert f"{done['id']}/adapter_config.json" in names
     assert not any("/checkpoint-" in name for name in names), "checkpoints stay out of the model tar"
     artifacts = client.get(f"/runs/{done['run_id']}/artifacts", headers=ALICE).json()["data"]
