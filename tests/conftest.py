@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from app.config import AuthSettings, BootstrapKey, ServerSettings, Settings, StoreSettings, TrainingSettings
 from app.factory import create_app
@@ -103,6 +103,8 @@ def make_settings(database_url: str, data_dir: Path, **sections: object) -> Sett
 
 
 def clear_tables(store: Store) -> None:
+    """Empty every table, after stopping the model servers the rows name (they would run on)."""
+    stop_model_servers(store)
     with store.session_scope() as session:
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(delete(table))
@@ -123,6 +125,16 @@ def app_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Tes
     for client in clients:
         clear_tables(client.app.state.store)
         client.__exit__(None, None, None)
+
+
+def stop_model_servers(store: Store) -> None:
+    """Kill the model servers a test started: by design they outlive the service, which re-adopts them."""
+    from src.features.deployments import service as deployments_service
+    from src.storage.tables import Deployment
+
+    with store.session_scope() as session:
+        for deployment in session.scalars(select(Deployment).where(Deployment.pid.is_not(None))):
+            deployments_service.stop_process(deployment.pid, command=deployment.command, grace=0)
 
 
 @pytest.fixture

@@ -27,8 +27,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
+    """A browser per test module: Playwright's sync API runs an event loop in this thread
+    while it is open, and `asyncio.run` in a later test would find it running."""
     if not Path(CHROMIUM).is_file():
         message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI"):
