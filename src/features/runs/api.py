@@ -16,7 +16,7 @@ from src.features.datasets.dependencies import DatasetFilesDep
 from src.features.projects import service as projects_service
 from src.features.runs import service
 from src.features.runs.workspace import TrainingLayout
-from src.features.train_configs.api import ConfigFilesDep
+from src.features.train_configs.dependencies import ConfigFilesDep
 from src.models.common import ObjectId
 from src.models.errors import Invalid, error_responses
 from src.models.projects import ProjectName

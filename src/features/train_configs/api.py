@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep
 from src.features.train_configs import service
-from src.features.train_configs.service import ConfigFiles
+from src.features.train_configs.dependencies import ConfigFilesDep
 from src.models.common import Message, ObjectId
 from src.models.errors import Invalid, TooLarge, error_responses
 from src.models.train_configs import (
@@ -43,13 +43,6 @@ MULTIPART_OR_JSON_BODY = {
         },
     }
 }
-
-
-def get_config_files(request: Request) -> ConfigFiles:
-    return request.app.state.config_files
-
-
-ConfigFilesDep = Annotated[ConfigFiles, Depends(get_config_files)]
 
 
 async def read_config_body(request: Request, settings: SettingsDep) -> tuple[str, bytes]:
