@@ -109,6 +109,12 @@ def _headers(kwargs: dict[str, Any], idempotent: bool) -> dict[str, str]:
     return headers
 
 
+def _answer(response: httpx.Response, raw_response: bool) -> Any:
+    if raw_response:
+        return response
+    return response.json() if response.content else None
+
+
 class SyncTransport:
     def __init__(self, settings: _Settings, http_client: httpx.Client | None = None) -> None:
         self.settings = settings
@@ -123,16 +129,18 @@ class SyncTransport:
         *,
         cast: Callable[[Any], T] = lambda data: data,
         idempotent: bool = False,
+        raw_response: bool = False,
         **kwargs: Any,
     ) -> T:
-        """Send; retry connection errors, timeouts, 408, 429 and 5xx; a create keeps one Idempotency-Key."""
+        """Send; retry connection errors, timeouts, 408, 429 and 5xx; a create keeps one Idempotency-Key.
+        `cast` reads the JSON answer, or the response itself with `raw_response` (file contents)."""
         headers = _headers(kwargs, idempotent)
         attempt = 0
         while True:
             try:
                 response = self.http.request(method, path, headers=headers, **kwargs)
                 raise_for_response(response)
-                return cast(response.json() if response.content else None)
+                return cast(_answer(response, raw_response))
             except (httpx.HTTPError, APIError) as exc:
                 error = _sdk_error(exc)
                 delay = _retry_delay(error, attempt, self.settings.max_retries)
@@ -142,14 +150,6 @@ class SyncTransport:
                     raise error from exc
             time.sleep(delay)
             attempt += 1
-
-    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise _connection_error(exc) from exc
-        raise_for_response(response)
-        return response
 
     def close(self) -> None:
         self.http.close()
@@ -169,6 +169,7 @@ class AsyncTransport:
         *,
         cast: Callable[[Any], T] = lambda data: data,
         idempotent: bool = False,
+        raw_response: bool = False,
         **kwargs: Any,
     ) -> T:
         headers = _headers(kwargs, idempotent)
@@ -177,7 +178,7 @@ class AsyncTransport:
             try:
                 response = await self.http.request(method, path, headers=headers, **kwargs)
                 raise_for_response(response)
-                return cast(response.json() if response.content else None)
+                return cast(_answer(response, raw_response))
             except (httpx.HTTPError, APIError) as exc:
                 error = _sdk_error(exc)
                 delay = _retry_delay(error, attempt, self.settings.max_retries)
@@ -187,14 +188,6 @@ class AsyncTransport:
                     raise error from exc
             await asyncio.sleep(delay)
             attempt += 1
-
-    async def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise _connection_error(exc) from exc
-        raise_for_response(response)
-        return response
 
     async def close(self) -> None:
         await self.http.aclose()

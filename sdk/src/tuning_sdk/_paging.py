@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -36,6 +36,8 @@ class SyncPage(Generic[T]):
 
 
 class AsyncPage(Generic[T]):
+    """One page (`.data`, `.has_more`); `async for` over it walks every following page too."""
+
     def __init__(
         self,
         data: list[T],
@@ -57,6 +59,5 @@ class AsyncPage(Generic[T]):
                 return
             page = await page._fetch_after(self._cursor_of(page.data[-1]))
 
-
-def record_id(item: Any) -> str:
-    return item["id"] if isinstance(item, dict) else item.raw.get("id")
+    def __len__(self) -> int:
+        return len(self.data)

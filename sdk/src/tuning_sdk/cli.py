@@ -16,7 +16,7 @@ from rich.table import Table
 
 from tuning_sdk import TuningClient, __version__
 from tuning_sdk.errors import TuningError
-from tuning_sdk.types import Record
+from tuning_sdk.types import APIObject, TuningJob
 
 
 class _Commands(typer.Typer):
@@ -91,7 +91,7 @@ def client() -> TuningClient:
 
 
 def _raw(item: Any) -> Any:
-    return item.raw if isinstance(item, Record) else item
+    return item.raw if isinstance(item, APIObject) else item
 
 
 def _is_identifier(column: str) -> bool:
@@ -157,26 +157,21 @@ def status(as_json: JsonOption = False) -> None:
     with client() as c:
         running = list(c.tunings.list(limit=100, status="running").data)
         pending = list(c.tunings.list(limit=100, status="pending").data)
-        gpus = c._transport.request("GET", "/v1/gpus")["data"]
+        gpus = c.gpus.list()
         health_report = c.health_check()
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "health": health_report,
-                    "running": [j.raw for j in running],
-                    "pending": [j.raw for j in pending],
-                    "gpus": gpus,
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        answer = {
+            "health": health_report.raw,
+            "running": [j.raw for j in running],
+            "pending": [j.raw for j in pending],
+            "gpus": [g.raw for g in gpus],
+        }
+        typer.echo(json.dumps(answer, indent=2, default=str))
         return
-    console.print(f"server {health_report['version']}: {health_report['active_jobs']} active run(s)")
+    console.print(f"server {health_report.version}: {health_report.active_jobs} active run(s)")
     show(running + pending, ["id", "status", "model", "queue_position"], False, title="jobs")
     show(
-        [{**g, "holder": (g["holder"] or {}).get("id")} for g in gpus],
+        [{**g.raw, "holder": g.holder.id if g.holder else None} for g in gpus],
         ["id", "name", "holder"],
         False,
         title="GPUs",
@@ -269,7 +264,7 @@ def jobs_wait(
     ):
         task = bar.add_task(job_id, total=1.0, detail="")
 
-        def update(job: Any) -> None:
+        def update(job: TuningJob) -> None:
             metrics = job.metrics
             detail = job.status.value
             if metrics is not None:
@@ -295,8 +290,8 @@ def jobs_logs(
                 typer.echo(line)
             return
         run_id = c.tunings.get(job_id).run_id
-        for line in c.runs.logs(run_id, tail=tail)["data"]:
-            typer.echo(line["line"])
+        for line in c.runs.logs(run_id, tail=tail).data:
+            typer.echo(line.line)
 
 
 # -- files, projects, runs, datasets, configs -----------------------------------------
@@ -379,9 +374,7 @@ def runs_logs(run_id: str, follow: Annotated[bool, typer.Option("--follow", "-f"
     """A run's log."""
     with client() as c:
         lines = (
-            c.runs.stream_logs(run_id)
-            if follow
-            else (x["line"] for x in c.runs.logs(run_id, limit=1000)["data"])
+            c.runs.stream_logs(run_id) if follow else (x.line for x in c.runs.logs(run_id, limit=1000).data)
         )
         for line in lines:
             typer.echo(line)
@@ -447,7 +440,7 @@ def deid_test(
         show_one(result)
         return
     for item in result.results:
-        typer.echo(item["text"])
+        typer.echo(item.text)
 
 
 @deid.command("policies")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from tuning_sdk import resources
 from tuning_sdk._base import AsyncTransport, SyncTransport, _Settings
+from tuning_sdk.types import HealthReport
 
 
 class TuningClient:
@@ -31,14 +30,15 @@ class TuningClient:
         self.train_configs = resources.TrainConfigs(self)
         self.deid = resources.Deid(self)
         self.deployments = resources.Deployments(self)
+        self.gpus = resources.Gpus(self)
 
     @property
     def base_url(self) -> str:
         return self._transport.settings.base_url
 
-    def health_check(self) -> dict[str, Any]:
-        """The server's /health answer."""
-        return self._transport.request("GET", "/health")
+    def health_check(self) -> HealthReport:
+        """The server's /health answer (`.status`, or `["status"]`)."""
+        return self._transport.request("GET", "/health", cast=HealthReport.model_validate)
 
     def close(self) -> None:
         self._transport.close()
@@ -71,9 +71,10 @@ class AsyncTuningClient:
         self.train_configs = resources.AsyncTrainConfigs(self)
         self.deid = resources.AsyncDeid(self)
         self.deployments = resources.AsyncDeployments(self)
+        self.gpus = resources.AsyncGpus(self)
 
-    async def health_check(self) -> dict[str, Any]:
-        return await self._transport.request("GET", "/health")
+    async def health_check(self) -> HealthReport:
+        return await self._transport.request("GET", "/health", cast=HealthReport.model_validate)
 
     async def close(self) -> None:
         await self._transport.close()

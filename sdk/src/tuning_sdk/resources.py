@@ -1,44 +1,86 @@
 """Resources: `client.tunings`, `client.files`, `client.models`, `client.projects`, `client.runs`,
-`client.datasets`, `client.train_configs`, `client.deid`, `client.deployments`.
+`client.datasets`, `client.train_configs`, `client.deid`, `client.deployments`, `client.gpus`.
 
-Simple calls are written once: they return whatever the transport returns, a value
-for the sync client and an awaitable for the async one. Calls with loops of their
-own (paging, waiting, streaming, uploads with progress) have a sync and an async form.
+Every call that is one request (uploads and lists included) is written once, in a `_…Calls`
+class, and typed for both clients (see `_resource.py`). Only calls with loops of their own
+(waiting, streaming) have a sync and an async form, on `_poll` and `_apoll`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, TypeVar
 
-from tuning_sdk._paging import AsyncPage, SyncPage, record_id
+from pydantic import BaseModel
+
+from tuning_sdk._base import raise_for_response
+from tuning_sdk._resource import (
+    APICall,
+    AsyncAPIResource,
+    ListCall,
+    Resource,
+    SyncAPIResource,
+    clean,
+    endpoint,
+    paged,
+)
 from tuning_sdk._sse import SseParser
+from tuning_sdk._uploads import MultipartFile, ProgressCallback
 from tuning_sdk.errors import TuningError
-from tuning_sdk.types import Record, TuningJob
+from tuning_sdk.types import (
+    Artifact,
+    Dataset,
+    DatasetCreated,
+    DatasetUpload,
+    DeidJob,
+    DeidPolicy,
+    DeidTestResult,
+    DeletedObject,
+    Deployment,
+    DeploymentRemoved,
+    FileObject,
+    Gpu,
+    LogPage,
+    Message,
+    MetricPoint,
+    Model,
+    PreviewRecord,
+    Project,
+    Run,
+    TrainConfig,
+    TuningJob,
+)
 
-ProgressCallback = Callable[[int, int], None]
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+__all__ = ["ProgressCallback"]
 
 
-def _clean(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if v is not None}
+def _items(model: type[M]) -> Callable[[Any], list[M]]:
+    """Reads the `data` of a list answer that has no pages."""
+    return lambda body: [model.model_validate(item) for item in body["data"]]
 
 
-class _Resource:
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._t = client._transport
+def _content(response: Any) -> bytes:
+    return response.content
 
 
-# -- the simple calls, shared ---------------------------------------------------------
+def _text(response: Any) -> str:
+    return response.text
 
 
-class _TuningsCalls(_Resource):
-    def _job(self, data: dict[str, Any]) -> TuningJob:
-        return TuningJob(data, client=self._client)
+# -- the calls, written once ----------------------------------------------------------
 
+
+class _TuningsCalls(Resource):
+    def _job(self, data: Any) -> TuningJob:
+        return TuningJob.bound(data, self._client)
+
+    @endpoint
     def create(
         self,
         model: str,
@@ -46,9 +88,9 @@ class _TuningsCalls(_Resource):
         hyperparameters: dict[str, Any] | None = None,
         validation_file: str | None = None,
         suffix: str | None = None,
-    ) -> Any:
+    ) -> APICall[TuningJob]:
         """Start a job; retried creates carry one Idempotency-Key, so they never make a second job."""
-        body = _clean(
+        body = clean(
             {
                 "model": model,
                 "training_file": training_file,
@@ -57,68 +99,118 @@ class _TuningsCalls(_Resource):
                 "suffix": suffix,
             }
         )
-        return self._t.request("POST", "/v1/tunings.create", json=body, cast=self._job, idempotent=True)
+        return APICall("POST", "/v1/tunings.create", self._job, {"json": body, "idempotent": True})
 
-    def get(self, job_id: str) -> Any:
-        return self._t.request("GET", f"/v1/tunings.get/{job_id}", cast=self._job)
+    @endpoint
+    def get(self, job_id: str) -> APICall[TuningJob]:
+        return APICall("GET", f"/v1/tunings.get/{job_id}", self._job)
 
-    def cancel(self, job_id: str) -> Any:
-        return self._t.request("POST", f"/v1/tunings.cancel/{job_id}", cast=self._job)
+    @endpoint
+    def cancel(self, job_id: str) -> APICall[TuningJob]:
+        return APICall("POST", f"/v1/tunings.cancel/{job_id}", self._job)
 
-    def delete(self, job_id: str) -> Any:
-        return self._t.request("DELETE", f"/v1/tunings.delete/{job_id}", cast=Record)
+    @endpoint
+    def delete(self, job_id: str) -> APICall[DeletedObject]:
+        return APICall("DELETE", f"/v1/tunings.delete/{job_id}", DeletedObject.model_validate)
 
-    def metrics(self, job_id: str) -> Any:
-        return self._t.request("GET", f"/v1/tunings.metrics/{job_id}", cast=lambda d: d["data"])
+    @endpoint
+    def metrics(self, job_id: str) -> APICall[list[MetricPoint]]:
+        """One point per training step."""
+        return APICall("GET", f"/v1/tunings.metrics/{job_id}", _items(MetricPoint))
 
-    def _page(self, limit: int, after: str | None, status: str | None) -> Any:
-        params = _clean({"limit": limit, "after": after, "status": status})
-        return self._t.request("GET", "/v1/tunings.list", params=params)
-
-
-class _FilesCalls(_Resource):
-    def list(self) -> Any:
-        return self._t.request("GET", "/v1/files", cast=lambda d: [Record(f) for f in d["data"]])
-
-    def get(self, file_id: str) -> Any:
-        return self._t.request("GET", f"/v1/files/{file_id}", cast=Record)
-
-    def delete(self, file_id: str) -> Any:
-        return self._t.request("DELETE", f"/v1/files/{file_id}", cast=Record)
+    @paged
+    def list(
+        self, limit: int = 20, after: str | None = None, status: str | None = None
+    ) -> ListCall[TuningJob]:
+        """A page of jobs, newest first; looping over it fetches the following pages."""
+        return ListCall("/v1/tunings.list", self._job, {"limit": limit, "after": after, "status": status})
 
 
-class _ModelsCalls(_Resource):
-    def list(self) -> Any:
-        return self._t.request("GET", "/v1/models", cast=lambda d: [Record(m) for m in d["data"]])
+class _FilesCalls(Resource):
+    @endpoint
+    def upload(
+        self, path: str | Path, purpose: str = "fine-tune", on_progress: ProgressCallback | None = None
+    ) -> APICall[FileObject]:
+        """Upload a training file, streamed from disk; `on_progress(bytes_sent, total)` as it goes."""
+        upload = MultipartFile(path, on_progress, purpose=purpose)
+        return APICall("POST", "/v1/files", FileObject.model_validate, {"upload": upload})
 
-    def get(self, name: str) -> Any:
-        return self._t.request("GET", f"/v1/models/{name}", cast=Record)
+    @endpoint
+    def list(self) -> APICall[list[FileObject]]:
+        return APICall("GET", "/v1/files", _items(FileObject))
+
+    @endpoint
+    def get(self, file_id: str) -> APICall[FileObject]:
+        return APICall("GET", f"/v1/files/{file_id}", FileObject.model_validate)
+
+    @endpoint
+    def content(self, file_id: str) -> APICall[bytes]:
+        return APICall("GET", f"/v1/files/{file_id}/content", _content, {"raw_response": True})
+
+    @endpoint
+    def delete(self, file_id: str) -> APICall[DeletedObject]:
+        return APICall("DELETE", f"/v1/files/{file_id}", DeletedObject.model_validate)
 
 
-class _ProjectsCalls(_Resource):
-    def create(self, name: str, **fields: Any) -> Any:
-        return self._t.request("POST", "/projects", json={"name": name, **fields}, cast=Record)
+class _ModelsCalls(Resource):
+    @endpoint
+    def list(self) -> APICall[list[Model]]:
+        """Base models and your fine-tuned ones."""
+        return APICall("GET", "/v1/models", _items(Model))
 
-    def get(self, name: str) -> Any:
-        return self._t.request("GET", f"/projects/{name}", cast=Record)
-
-    def update(self, name: str, **fields: Any) -> Any:
-        return self._t.request("PATCH", f"/projects/{name}", json=fields, cast=Record)
-
-    def delete(self, name: str) -> Any:
-        return self._t.request("DELETE", f"/projects/{name}", cast=Record)
+    @endpoint
+    def get(self, name: str) -> APICall[Model]:
+        return APICall("GET", f"/v1/models/{name}", Model.model_validate)
 
 
-class _RunsCalls(_Resource):
-    def create(self, project: str, **body: Any) -> Any:
-        return self._t.request("POST", f"/projects/{project}/runs", json=body, cast=Record)
+class _ProjectsCalls(Resource):
+    @endpoint
+    def create(self, name: str, **fields: Any) -> APICall[Project]:
+        """`fields`: description, owner, tags, dataset_name, training_yaml_name."""
+        return APICall("POST", "/projects", Project.model_validate, {"json": {"name": name, **fields}})
 
-    def get(self, run_id: str) -> Any:
-        return self._t.request("GET", f"/runs/{run_id}", cast=Record)
+    @endpoint
+    def get(self, name: str) -> APICall[Project]:
+        return APICall("GET", f"/projects/{name}", Project.model_validate)
 
-    def cancel(self, run_id: str) -> Any:
-        return self._t.request("POST", f"/runs/{run_id}/cancel", cast=Record)
+    @endpoint
+    def update(self, name: str, **fields: Any) -> APICall[Project]:
+        return APICall("PATCH", f"/projects/{name}", Project.model_validate, {"json": fields})
 
+    @endpoint
+    def delete(self, name: str) -> APICall[Message]:
+        return APICall("DELETE", f"/projects/{name}", Message.model_validate)
+
+    @paged
+    def list(
+        self,
+        limit: int = 20,
+        after: str | None = None,
+        *,
+        tag: str | None = None,
+        owner: str | None = None,
+        status: str | None = None,
+    ) -> ListCall[Project]:
+        """Projects, newest first, filtered by tag, owner or status; `after` is a project's name."""
+        params = {"limit": limit, "after": after, "tag": tag, "owner": owner, "status": status}
+        return ListCall("/projects", Project.model_validate, params, cursor=lambda project: project.name)
+
+
+class _RunsCalls(Resource):
+    @endpoint
+    def create(self, project: str, **body: Any) -> APICall[Run]:
+        """`body`: dataset, train_config, gpus, env, executor, note."""
+        return APICall("POST", f"/projects/{project}/runs", Run.model_validate, {"json": body})
+
+    @endpoint
+    def get(self, run_id: str) -> APICall[Run]:
+        return APICall("GET", f"/runs/{run_id}", Run.model_validate)
+
+    @endpoint
+    def cancel(self, run_id: str) -> APICall[Run]:
+        return APICall("POST", f"/runs/{run_id}/cancel", Run.model_validate)
+
+    @endpoint
     def logs(
         self,
         run_id: str,
@@ -127,153 +219,100 @@ class _RunsCalls(_Resource):
         limit: int = 100,
         tail: int | None = None,
         tag: str | None = None,
-    ) -> Any:
-        params = _clean({"after": after, "limit": limit, "tail": tail, "tag": tag})
-        return self._t.request("GET", f"/runs/{run_id}/logs", params=params)
+    ) -> APICall[LogPage]:
+        """A page of log lines (`.data`, `.last_seq` to pass as `after`), or the last `tail` lines."""
+        params = clean({"after": after, "limit": limit, "tail": tail, "tag": tag})
+        return APICall("GET", f"/runs/{run_id}/logs", LogPage.model_validate, {"params": params})
 
-    def metrics(self, run_id: str) -> Any:
-        return self._t.request("GET", f"/runs/{run_id}/metrics", cast=lambda d: d["data"])
+    @endpoint
+    def metrics(self, run_id: str) -> APICall[list[MetricPoint]]:
+        return APICall("GET", f"/runs/{run_id}/metrics", _items(MetricPoint))
 
-    def artifacts(self, run_id: str) -> Any:
-        return self._t.request(
-            "GET", f"/runs/{run_id}/artifacts", cast=lambda d: [Record(a) for a in d["data"]]
+    @endpoint
+    def artifacts(self, run_id: str) -> APICall[list[Artifact]]:
+        return APICall("GET", f"/runs/{run_id}/artifacts", _items(Artifact))
+
+    @paged
+    def list(
+        self, project: str, limit: int = 20, after: str | None = None, status: str | None = None
+    ) -> ListCall[Run]:
+        """A project's runs, newest first, optionally of one status."""
+        params = {"limit": limit, "after": after, "status": status}
+        return ListCall(f"/projects/{project}/runs", Run.model_validate, params)
+
+
+class _DatasetsCalls(Resource):
+    @endpoint
+    def create(self, name: str, **fields: Any) -> APICall[DatasetCreated]:
+        """`fields`: type, description, task_type, metadata, strict, train_config."""
+        return APICall(
+            "POST", "/v1/datasets", DatasetCreated.model_validate, {"json": {"name": name, **fields}}
         )
 
+    @endpoint
+    def get(self, dataset_id: str) -> APICall[Dataset]:
+        return APICall("GET", f"/v1/datasets/{dataset_id}", Dataset.model_validate)
 
-class _DatasetsCalls(_Resource):
-    def create(self, name: str, **fields: Any) -> Any:
-        return self._t.request("POST", "/v1/datasets", json={"name": name, **fields}, cast=Record)
+    @endpoint
+    def delete(self, dataset_id: str) -> APICall[Message]:
+        return APICall("DELETE", f"/v1/datasets/{dataset_id}", Message.model_validate)
 
-    def get(self, dataset_id: str) -> Any:
-        return self._t.request("GET", f"/v1/datasets/{dataset_id}", cast=Record)
-
-    def delete(self, dataset_id: str) -> Any:
-        return self._t.request("DELETE", f"/v1/datasets/{dataset_id}", cast=Record)
-
-    def preview(self, dataset_id: str, limit: int = 5) -> Any:
-        return self._t.request(
-            "GET", f"/v1/datasets/{dataset_id}/preview", params={"limit": limit}, cast=lambda d: d["data"]
+    @endpoint
+    def preview(self, dataset_id: str, limit: int = 5) -> APICall[list[PreviewRecord]]:
+        return APICall(
+            "GET", f"/v1/datasets/{dataset_id}/preview", _items(PreviewRecord), {"params": {"limit": limit}}
         )
 
-
-class _TrainConfigsCalls(_Resource):
-    def create(self, name: str, content: str) -> Any:
-        return self._t.request(
-            "POST", "/v1/train-configs", json={"name": name, "content": content}, cast=Record
+    @endpoint
+    def upload_file(
+        self, dataset_id: str, path: str | Path, on_progress: ProgressCallback | None = None
+    ) -> APICall[DatasetUpload]:
+        """Upload a .jsonl/.json file, streamed from disk; `on_progress(bytes_sent, total)` as it goes."""
+        upload = MultipartFile(path, on_progress)
+        return APICall(
+            "PUT", f"/v1/datasets/{dataset_id}/files", DatasetUpload.model_validate, {"upload": upload}
         )
 
-    def get(self, config_id: str) -> Any:
-        return self._t.request("GET", f"/v1/train-configs/{config_id}", cast=Record)
-
-    def delete(self, config_id: str) -> Any:
-        return self._t.request("DELETE", f"/v1/train-configs/{config_id}", cast=Record)
-
-
-class _DeidCalls(_Resource):
-    def test(
+    @paged
+    def list(
         self,
-        texts: list[str],
-        policy_id: str = "default",
+        limit: int = 20,
+        after: str | None = None,
         *,
-        return_mapping: bool = False,
-        seed: int | None = None,
-    ) -> Any:
-        """De-identify texts: `.results` (text, entities), `.counts`, `.mapping` (admin keys)."""
-        options = _clean({"return_mapping": return_mapping, "seed": seed})
-        body = {"policy_id": policy_id, "text": list(texts), "options": options}
-        return self._t.request("POST", "/v1/deidentify:test", json=body, cast=Record)
-
-    def list_policies(self) -> Any:
-        return self._t.request("GET", "/v1/deid/policies", cast=lambda d: [Record(p) for p in d["data"]])
-
-    def create_policy(
-        self,
-        name: str,
-        entities: dict[str, Any],
-        *,
-        allow_list: list[str] | None = None,
-        dictionary: dict[str, list[str]] | None = None,
-        description: str | None = None,
-    ) -> Any:
-        """`entities`: type -> operator, as "mask" or {"operator": "mask", "keep_end": 2}."""
-        body = _policy_body(name, entities, allow_list, dictionary, description)
-        return self._t.request("POST", "/v1/deid/policies", json=body, cast=Record)
-
-    def get_policy(self, policy_id: str) -> Any:
-        return self._t.request("GET", f"/v1/deid/policies/{policy_id}", cast=Record)
-
-    def update_policy(
-        self,
-        policy_id: str,
-        name: str,
-        entities: dict[str, Any],
-        *,
-        allow_list: list[str] | None = None,
-        dictionary: dict[str, list[str]] | None = None,
-        description: str | None = None,
-    ) -> Any:
-        body = _policy_body(name, entities, allow_list, dictionary, description)
-        return self._t.request("PUT", f"/v1/deid/policies/{policy_id}", json=body, cast=Record)
-
-    def delete_policy(self, policy_id: str) -> Any:
-        return self._t.request("DELETE", f"/v1/deid/policies/{policy_id}", cast=Record)
-
-    def deidentify_dataset(
-        self,
-        dataset_id: str,
-        policy_id: str = "default",
-        *,
-        seed: int | None = None,
-        store_mapping: bool = False,
+        status: str | None = None,
         name: str | None = None,
-    ) -> Any:
-        """Start a job writing a de-identified copy of the dataset; returns the job."""
-        body = _clean({"policy_id": policy_id, "seed": seed, "store_mapping": store_mapping, "name": name})
-        return self._t.request("POST", f"/v1/datasets/{dataset_id}/deidentify", json=body, cast=Record)
-
-    def get_job(self, job_id: str) -> Any:
-        return self._t.request("GET", f"/v1/deid/jobs/{job_id}", cast=Record)
-
-    def mapping(self, job_id: str) -> Any:
-        """A job's stored mapping as {replacement: original} (admin keys only)."""
-        return self._t.request(
-            "GET",
-            f"/v1/deid/mappings/{job_id}",
-            cast=lambda d: {e["replacement"]: e["original"] for e in d["entries"]},
-        )
+    ) -> ListCall[Dataset]:
+        """Datasets, newest first, filtered by status or name."""
+        params = {"limit": limit, "after": after, "status": status, "name": name}
+        return ListCall("/v1/datasets", Dataset.model_validate, params)
 
 
-class _DeploymentsCalls(_Resource):
-    def create(self, model_path: str | None = None, run_id: str | None = None, **fields: Any) -> Any:
-        """Serve a model (a directory under the server's model roots, or a fine-tuned model's name)
-        or a run's output; `fields`: gpu_count, preferred_gpu, served_model_name, extra_args, tags..."""
-        body = _clean({"model_path": model_path, "run_id": run_id, **fields})
-        return self._t.request("POST", "/deployments", json=body, cast=Record)
+class _TrainConfigsCalls(Resource):
+    @endpoint
+    def create(self, name: str, content: str) -> APICall[TrainConfig]:
+        body = {"name": name, "content": content}
+        return APICall("POST", "/v1/train-configs", TrainConfig.model_validate, {"json": body})
 
-    def list(self, *, model: str | None = None, tag: str | None = None, status: str | None = None) -> Any:
-        """Deployments, newest first, filtered by model path, tag or status."""
-        params = _clean({"model": model, "tag": tag, "status": status})
-        return self._t.request(
-            "GET", "/deployments", params=params, cast=lambda d: [Record(x) for x in d["data"]]
-        )
+    @endpoint
+    def upload(self, path: str | Path, on_progress: ProgressCallback | None = None) -> APICall[TrainConfig]:
+        upload = MultipartFile(path, on_progress)
+        return APICall("POST", "/v1/train-configs", TrainConfig.model_validate, {"upload": upload})
 
-    def get(self, deployment_id: str) -> Any:
-        return self._t.request("GET", f"/deployments/{deployment_id}", cast=Record)
+    @endpoint
+    def get(self, config_id: str) -> APICall[TrainConfig]:
+        return APICall("GET", f"/v1/train-configs/{config_id}", TrainConfig.model_validate)
 
-    def logs(self, deployment_id: str, *, tail: int = 100) -> Any:
-        """The last `tail` lines of the model server's log, as a list of strings."""
-        return self._t.request(
-            "GET", f"/deployments/{deployment_id}/logs", params={"tail": tail}, cast=lambda d: d["lines"]
-        )
+    @endpoint
+    def content(self, config_id: str) -> APICall[str]:
+        return APICall("GET", f"/v1/train-configs/{config_id}/content", _text, {"raw_response": True})
 
-    def stop(self, deployment_id: str, *, force: bool = False) -> Any:
-        """Stop the model server (TERM, then KILL after the server's grace; at once with force)."""
-        params = {"force": "true"} if force else {}
-        return self._t.request("DELETE", f"/deployments/{deployment_id}", params=params, cast=Record)
+    @endpoint
+    def delete(self, config_id: str) -> APICall[Message]:
+        return APICall("DELETE", f"/v1/train-configs/{config_id}", Message.model_validate)
 
-    def restart(self, deployment_id: str) -> Any:
-        """Stop the model server and start a new one with the same model and settings."""
-        return self._t.request("POST", f"/deployments/{deployment_id}/restart", cast=Record)
+    @paged
+    def list(self, limit: int = 20, after: str | None = None) -> ListCall[TrainConfig]:
+        return ListCall("/v1/train-configs", TrainConfig.model_validate, {"limit": limit, "after": after})
 
 
 def _policy_body(
@@ -284,7 +323,7 @@ def _policy_body(
     description: str | None,
 ) -> dict[str, Any]:
     rules = {t: {"operator": rule} if isinstance(rule, str) else rule for t, rule in entities.items()}
-    return _clean(
+    return clean(
         {
             "name": name,
             "entities": rules,
@@ -295,58 +334,234 @@ def _policy_body(
     )
 
 
+def _mapping(body: Any) -> dict[str, str]:
+    return {entry["replacement"]: entry["original"] for entry in body["entries"]}
+
+
+class _DeidCalls(Resource):
+    @endpoint
+    def test(
+        self,
+        texts: list[str],
+        policy_id: str = "default",
+        *,
+        return_mapping: bool = False,
+        seed: int | None = None,
+    ) -> APICall[DeidTestResult]:
+        """De-identify texts: `.results` (text, entities), `.counts`, `.mapping` (admin keys)."""
+        options = clean({"return_mapping": return_mapping, "seed": seed})
+        body = {"policy_id": policy_id, "text": list(texts), "options": options}
+        return APICall("POST", "/v1/deidentify:test", DeidTestResult.model_validate, {"json": body})
+
+    @endpoint
+    def list_policies(self) -> APICall[list[DeidPolicy]]:
+        return APICall("GET", "/v1/deid/policies", _items(DeidPolicy))
+
+    @endpoint
+    def create_policy(
+        self,
+        name: str,
+        entities: dict[str, Any],
+        *,
+        allow_list: list[str] | None = None,
+        dictionary: dict[str, list[str]] | None = None,
+        description: str | None = None,
+    ) -> APICall[DeidPolicy]:
+        """`entities`: type -> operator, as "mask" or {"operator": "mask", "keep_end": 2}."""
+        body = _policy_body(name, entities, allow_list, dictionary, description)
+        return APICall("POST", "/v1/deid/policies", DeidPolicy.model_validate, {"json": body})
+
+    @endpoint
+    def get_policy(self, policy_id: str) -> APICall[DeidPolicy]:
+        return APICall("GET", f"/v1/deid/policies/{policy_id}", DeidPolicy.model_validate)
+
+    @endpoint
+    def update_policy(
+        self,
+        policy_id: str,
+        name: str,
+        entities: dict[str, Any],
+        *,
+        allow_list: list[str] | None = None,
+        dictionary: dict[str, list[str]] | None = None,
+        description: str | None = None,
+    ) -> APICall[DeidPolicy]:
+        body = _policy_body(name, entities, allow_list, dictionary, description)
+        return APICall("PUT", f"/v1/deid/policies/{policy_id}", DeidPolicy.model_validate, {"json": body})
+
+    @endpoint
+    def delete_policy(self, policy_id: str) -> APICall[Message]:
+        return APICall("DELETE", f"/v1/deid/policies/{policy_id}", Message.model_validate)
+
+    @endpoint
+    def deidentify_dataset(
+        self,
+        dataset_id: str,
+        policy_id: str = "default",
+        *,
+        seed: int | None = None,
+        store_mapping: bool = False,
+        name: str | None = None,
+    ) -> APICall[DeidJob]:
+        """Start a job writing a de-identified copy of the dataset; returns the job."""
+        body = clean({"policy_id": policy_id, "seed": seed, "store_mapping": store_mapping, "name": name})
+        return APICall(
+            "POST", f"/v1/datasets/{dataset_id}/deidentify", DeidJob.model_validate, {"json": body}
+        )
+
+    @endpoint
+    def get_job(self, job_id: str) -> APICall[DeidJob]:
+        return APICall("GET", f"/v1/deid/jobs/{job_id}", DeidJob.model_validate)
+
+    @endpoint
+    def mapping(self, job_id: str) -> APICall[dict[str, str]]:
+        """A job's stored mapping as {replacement: original} (admin keys only)."""
+        return APICall("GET", f"/v1/deid/mappings/{job_id}", _mapping)
+
+
+class _DeploymentsCalls(Resource):
+    @endpoint
+    def create(
+        self, model_path: str | None = None, run_id: str | None = None, **fields: Any
+    ) -> APICall[Deployment]:
+        """Serve a model (a directory under the server's model roots, or a fine-tuned model's name)
+        or a run's output; `fields`: gpu_count, preferred_gpu, served_model_name, extra_args, tags..."""
+        body = clean({"model_path": model_path, "run_id": run_id, **fields})
+        return APICall("POST", "/deployments", Deployment.model_validate, {"json": body})
+
+    @endpoint
+    def list(
+        self, *, model: str | None = None, tag: str | None = None, status: str | None = None
+    ) -> APICall[list[Deployment]]:
+        """Deployments, newest first, filtered by model path, tag or status."""
+        params = clean({"model": model, "tag": tag, "status": status})
+        return APICall("GET", "/deployments", _items(Deployment), {"params": params})
+
+    @endpoint
+    def get(self, deployment_id: str) -> APICall[Deployment]:
+        return APICall("GET", f"/deployments/{deployment_id}", Deployment.model_validate)
+
+    @endpoint
+    def logs(self, deployment_id: str, *, tail: int = 100) -> APICall[list[str]]:
+        """The last `tail` lines of the model server's log, as a list of strings."""
+        return APICall(
+            "GET",
+            f"/deployments/{deployment_id}/logs",
+            lambda body: list(body["lines"]),
+            {"params": {"tail": tail}},
+        )
+
+    @endpoint
+    def stop(self, deployment_id: str, *, force: bool = False) -> APICall[DeploymentRemoved]:
+        """Stop the model server (TERM, then KILL after the server's grace; at once with force)."""
+        params = {"force": "true"} if force else {}
+        return APICall(
+            "DELETE", f"/deployments/{deployment_id}", DeploymentRemoved.model_validate, {"params": params}
+        )
+
+    @endpoint
+    def restart(self, deployment_id: str) -> APICall[Deployment]:
+        """Stop the model server and start a new one with the same model and settings."""
+        return APICall("POST", f"/deployments/{deployment_id}/restart", Deployment.model_validate)
+
+
+class _GpusCalls(Resource):
+    @endpoint
+    def list(self) -> APICall[list[Gpu]]:
+        """The server's GPUs and what holds each (a run or a deployment)."""
+        return APICall("GET", "/v1/gpus", _items(Gpu))
+
+
+# -- the loops: one sync and one async form -------------------------------------------
+
 _DEID_JOB_ENDED = ("succeeded", "failed")
 # a deployment in these states is on its way to another; `wait` polls past them
 _DEPLOYMENT_SETTLING = ("starting", "stopping")
 
 
-class _ProgressReader:
-    """A file wrapper that reports bytes read, so an upload can show its progress."""
-
-    def __init__(self, handle: BinaryIO, total: int, on_progress: ProgressCallback | None) -> None:
-        self._handle, self._total, self._on_progress, self._sent = handle, total, on_progress, 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._handle.read(size)
-        self._sent += len(chunk)
-        if self._on_progress is not None and chunk:
-            self._on_progress(self._sent, self._total)
-        return chunk
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
 
 
-def _multipart(path: Path, on_progress: ProgressCallback | None, **fields: str) -> dict[str, Any]:
-    handle = path.open("rb")
-    reader = _ProgressReader(handle, path.stat().st_size, on_progress)
-    return {
-        "files": {"file": (path.name, reader, "application/octet-stream")},
-        "data": fields,
-        "_handle": handle,
-    }
+def _poll(
+    fetch: Callable[[], R],
+    done: Callable[[R], bool],
+    late: Callable[[R], str],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    on_each: Callable[[R], None] | None = None,
+) -> R:
+    """Fetch until `done`; a TuningError saying `late(last)` once `timeout` seconds have passed."""
+    deadline = _deadline(timeout)
+    while True:
+        item = fetch()
+        if on_each is not None:
+            on_each(item)
+        if done(item):
+            return item
+        if deadline is not None and time.monotonic() > deadline:
+            raise TuningError(late(item))
+        time.sleep(poll_interval)
 
 
-def _changed(previous: TuningJob | None, job: TuningJob) -> bool:
-    if previous is None:
-        return True
-    watch = ("status", "metrics")
-    return any(previous.raw.get(k) != job.raw.get(k) for k in watch)
+async def _apoll(
+    fetch: Callable[[], Awaitable[R]],
+    done: Callable[[R], bool],
+    late: Callable[[R], str],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    on_each: Callable[[R], None] | None = None,
+) -> R:
+    deadline = _deadline(timeout)
+    while True:
+        item = await fetch()
+        if on_each is not None:
+            on_each(item)
+        if done(item):
+            return item
+        if deadline is not None and time.monotonic() > deadline:
+            raise TuningError(late(item))
+        await asyncio.sleep(poll_interval)
+
+
+def _on_change(on_progress: Callable[[TuningJob], None] | None) -> Callable[[TuningJob], None] | None:
+    """Calls `on_progress(job)` when the job's status or metrics differ from the last call's."""
+    if on_progress is None:
+        return None
+    seen: list[tuple[Any, Any]] = []
+
+    def changed(job: TuningJob) -> None:
+        state = (job.raw.get("status"), job.raw.get("metrics"))
+        if not seen or seen[-1] != state:
+            seen[:] = [state]
+            on_progress(job)
+
+    return changed
+
+
+def _job_late(job_id: str, timeout: float | None) -> Callable[[TuningJob], str]:
+    return lambda job: f"job {job_id} did not finish within {timeout} s (status {job.status.value})"
+
+
+def _deployment_late(deployment_id: str, timeout: float | None) -> Callable[[Deployment], str]:
+    return lambda deployment: f"deployment {deployment_id} is still {deployment.status} after {timeout} s"
+
+
+def _deid_late(job_id: str, timeout: float | None) -> Callable[[DeidJob], str]:
+    return lambda _job: f"de-identification job {job_id} did not finish within {timeout} s"
+
+
+def _log_line(event: str, data: Any) -> str | None:
+    """A log line from the run's SSE stream, or None at its `end` event."""
+    return None if event == "end" else data["line"]
 
 
 # -- sync resources -------------------------------------------------------------------
 
 
-class Tunings(_TuningsCalls):
-    def list(
-        self, limit: int = 20, after: str | None = None, status: str | None = None
-    ) -> SyncPage[TuningJob]:
-        """A page of jobs, newest first; looping over it fetches the following pages."""
-        data = self._page(limit, after, status)
-        return SyncPage(
-            [self._job(j) for j in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(limit=limit, after=cursor, status=status),
-            record_id,
-        )
-
+class Tunings(_TuningsCalls, SyncAPIResource):
     def wait(
         self,
         job_id: str,
@@ -355,20 +570,14 @@ class Tunings(_TuningsCalls):
         timeout: float | None = None,
     ) -> TuningJob:
         """Poll until the job ends; `on_progress(job)` on every change. Returns the final job."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        previous: TuningJob | None = None
-        while True:
-            job = self.get(job_id)
-            if on_progress is not None and _changed(previous, job):
-                on_progress(job)
-            previous = job
-            if job.is_terminal:
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TuningError(
-                    f"job {job_id} did not finish within {timeout} s (status {job.status.value})"
-                )
-            time.sleep(poll_interval)
+        return _poll(
+            lambda: self.get(job_id),
+            lambda job: job.is_terminal,
+            _job_late(job_id, timeout),
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_each=_on_change(on_progress),
+        )
 
     wait_for_completion = wait
 
@@ -378,143 +587,75 @@ class Tunings(_TuningsCalls):
         yield from self._client.runs.stream_logs(run_id)
 
 
-class Files(_FilesCalls):
-    def upload(
-        self, path: str | Path, purpose: str = "fine-tune", on_progress: ProgressCallback | None = None
-    ) -> Record:
-        parts = _multipart(Path(path), on_progress, purpose=purpose)
-        with parts.pop("_handle"):
-            return self._t.request("POST", "/v1/files", cast=Record, **parts)
-
-    def content(self, file_id: str) -> bytes:
-        return self._t.raw("GET", f"/v1/files/{file_id}/content").content
-
-
-class Models(_ModelsCalls):
+class Files(_FilesCalls, SyncAPIResource):
     pass
 
 
-class Projects(_ProjectsCalls):
-    def list(self, limit: int = 20, after: str | None = None, **filters: Any) -> SyncPage[Record]:
-        data = self._t.request("GET", "/projects", params=_clean({"limit": limit, "after": after, **filters}))
-        return SyncPage(
-            [Record(p) for p in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(limit=limit, after=cursor, **filters),
-            lambda p: p.raw["name"],
-        )
+class Models(_ModelsCalls, SyncAPIResource):
+    pass
 
 
-class Runs(_RunsCalls):
-    def list(
-        self, project: str, limit: int = 20, after: str | None = None, status: str | None = None
-    ) -> SyncPage[Record]:
-        params = _clean({"limit": limit, "after": after, "status": status})
-        data = self._t.request("GET", f"/projects/{project}/runs", params=params)
-        return SyncPage(
-            [Record(r) for r in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(project, limit=limit, after=cursor, status=status),
-            record_id,
-        )
+class Projects(_ProjectsCalls, SyncAPIResource):
+    pass
 
+
+class Runs(_RunsCalls, SyncAPIResource):
     def stream_logs(self, run_id: str) -> Iterator[str]:
+        """The run's log lines, live, until it ends (the server's SSE stream)."""
         parser = SseParser()
         with self._t.http.stream("GET", f"/runs/{run_id}/logs/stream", timeout=None) as response:
             if response.is_error:
                 response.read()
-                from tuning_sdk._base import raise_for_response
-
                 raise_for_response(response)
             for event, data in parser.feed(response.iter_lines()):
-                if event == "end":
+                line = _log_line(event, data)
+                if line is None:
                     return
-                yield data["line"]
+                yield line
 
 
-class Datasets(_DatasetsCalls):
-    def list(self, limit: int = 20, after: str | None = None, **filters: Any) -> SyncPage[Record]:
-        data = self._t.request(
-            "GET", "/v1/datasets", params=_clean({"limit": limit, "after": after, **filters})
-        )
-        return SyncPage(
-            [Record(d) for d in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(limit=limit, after=cursor, **filters),
-            record_id,
-        )
-
-    def upload_file(
-        self, dataset_id: str, path: str | Path, on_progress: ProgressCallback | None = None
-    ) -> Record:
-        """Upload a .jsonl/.json file; `on_progress(bytes_sent, total)` as it goes."""
-        parts = _multipart(Path(path), on_progress)
-        with parts.pop("_handle"):
-            return self._t.request("PUT", f"/v1/datasets/{dataset_id}/files", cast=Record, **parts)
+class Datasets(_DatasetsCalls, SyncAPIResource):
+    pass
 
 
-class TrainConfigs(_TrainConfigsCalls):
-    def upload(self, path: str | Path) -> Record:
-        parts = _multipart(Path(path), None)
-        with parts.pop("_handle"):
-            return self._t.request("POST", "/v1/train-configs", cast=Record, **parts)
-
-    def list(self, limit: int = 20, after: str | None = None) -> SyncPage[Record]:
-        data = self._t.request("GET", "/v1/train-configs", params=_clean({"limit": limit, "after": after}))
-        return SyncPage(
-            [Record(c) for c in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(limit=limit, after=cursor),
-            record_id,
-        )
-
-    def content(self, config_id: str) -> str:
-        return self._t.raw("GET", f"/v1/train-configs/{config_id}/content").text
+class TrainConfigs(_TrainConfigsCalls, SyncAPIResource):
+    pass
 
 
-class Deployments(_DeploymentsCalls):
-    def wait(self, deployment_id: str, poll_interval: float = 1.0, timeout: float | None = None) -> Record:
+class Deployments(_DeploymentsCalls, SyncAPIResource):
+    def wait(
+        self, deployment_id: str, poll_interval: float = 1.0, timeout: float | None = None
+    ) -> Deployment:
         """Poll until the model server serves (running) or has ended (failed, stopped); returns it."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            deployment = self.get(deployment_id)
-            if deployment.status not in _DEPLOYMENT_SETTLING:
-                return deployment
-            if deadline is not None and time.monotonic() > deadline:
-                raise TuningError(
-                    f"deployment {deployment_id} is still {deployment.status} after {timeout} s"
-                )
-            time.sleep(poll_interval)
+        return _poll(
+            lambda: self.get(deployment_id),
+            lambda deployment: deployment.status not in _DEPLOYMENT_SETTLING,
+            _deployment_late(deployment_id, timeout),
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
 
 
-class Deid(_DeidCalls):
-    def wait_for_job(self, job_id: str, poll_interval: float = 1.0, timeout: float | None = None) -> Record:
+class Deid(_DeidCalls, SyncAPIResource):
+    def wait_for_job(self, job_id: str, poll_interval: float = 1.0, timeout: float | None = None) -> DeidJob:
         """Poll a dataset job until it succeeds or fails; returns the final job."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = self.get_job(job_id)
-            if job.status in _DEID_JOB_ENDED:
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TuningError(f"de-identification job {job_id} did not finish within {timeout} s")
-            time.sleep(poll_interval)
+        return _poll(
+            lambda: self.get_job(job_id),
+            lambda job: job.status in _DEID_JOB_ENDED,
+            _deid_late(job_id, timeout),
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
+
+
+class Gpus(_GpusCalls, SyncAPIResource):
+    pass
 
 
 # -- async resources ------------------------------------------------------------------
 
 
-class AsyncTunings(_TuningsCalls):
-    async def list(
-        self, limit: int = 20, after: str | None = None, status: str | None = None
-    ) -> AsyncPage[TuningJob]:
-        data = await self._page(limit, after, status)
-        return AsyncPage(
-            [self._job(j) for j in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(limit=limit, after=cursor, status=status),
-            record_id,
-        )
-
+class AsyncTunings(_TuningsCalls, AsyncAPIResource):
     async def wait(
         self,
         job_id: str,
@@ -522,20 +663,15 @@ class AsyncTunings(_TuningsCalls):
         poll_interval: float = 2.0,
         timeout: float | None = None,
     ) -> TuningJob:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        previous: TuningJob | None = None
-        while True:
-            job = await self.get(job_id)
-            if on_progress is not None and _changed(previous, job):
-                on_progress(job)
-            previous = job
-            if job.is_terminal:
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TuningError(
-                    f"job {job_id} did not finish within {timeout} s (status {job.status.value})"
-                )
-            await asyncio.sleep(poll_interval)
+        """Poll until the job ends; `on_progress(job)` on every change. Returns the final job."""
+        return await _apoll(
+            lambda: self.get(job_id),
+            lambda job: job.is_terminal,
+            _job_late(job_id, timeout),
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_each=_on_change(on_progress),
+        )
 
     wait_for_completion = wait
 
@@ -545,123 +681,66 @@ class AsyncTunings(_TuningsCalls):
             yield line
 
 
-class AsyncFiles(_FilesCalls):
-    async def upload(self, path: str | Path, purpose: str = "fine-tune") -> Record:
-        content = Path(path).read_bytes()
-        return await self._t.request(
-            "POST",
-            "/v1/files",
-            cast=Record,
-            data={"purpose": purpose},
-            files={"file": (Path(path).name, content, "application/octet-stream")},
-        )
-
-    async def content(self, file_id: str) -> bytes:
-        return (await self._t.raw("GET", f"/v1/files/{file_id}/content")).content
-
-
-class AsyncModels(_ModelsCalls):
+class AsyncFiles(_FilesCalls, AsyncAPIResource):
     pass
 
 
-class AsyncProjects(_ProjectsCalls):
-    async def list(self, limit: int = 20, after: str | None = None, **filters: Any) -> AsyncPage[Record]:
-        data = await self._t.request(
-            "GET", "/projects", params=_clean({"limit": limit, "after": after, **filters})
-        )
-        return AsyncPage(
-            [Record(p) for p in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(limit=limit, after=cursor, **filters),
-            lambda p: p.raw["name"],
-        )
+class AsyncModels(_ModelsCalls, AsyncAPIResource):
+    pass
 
 
-class AsyncRuns(_RunsCalls):
-    async def list(self, project: str, limit: int = 20, after: str | None = None) -> AsyncPage[Record]:
-        data = await self._t.request(
-            "GET", f"/projects/{project}/runs", params=_clean({"limit": limit, "after": after})
-        )
-        return AsyncPage(
-            [Record(r) for r in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(project, limit=limit, after=cursor),
-            record_id,
-        )
+class AsyncProjects(_ProjectsCalls, AsyncAPIResource):
+    pass
 
+
+class AsyncRuns(_RunsCalls, AsyncAPIResource):
     async def stream_logs(self, run_id: str) -> AsyncIterator[str]:
         parser = SseParser()
         async with self._t.http.stream("GET", f"/runs/{run_id}/logs/stream", timeout=None) as response:
             if response.is_error:
                 await response.aread()
-                from tuning_sdk._base import raise_for_response
-
                 raise_for_response(response)
-            async for line in response.aiter_lines():
-                for event, data in parser.feed([line]):
-                    if event == "end":
+            async for text in response.aiter_lines():
+                for event, data in parser.feed([text]):
+                    line = _log_line(event, data)
+                    if line is None:
                         return
-                    yield data["line"]
+                    yield line
 
 
-class AsyncDatasets(_DatasetsCalls):
-    async def list(self, limit: int = 20, after: str | None = None) -> AsyncPage[Record]:
-        data = await self._t.request("GET", "/v1/datasets", params=_clean({"limit": limit, "after": after}))
-        return AsyncPage(
-            [Record(d) for d in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(limit=limit, after=cursor),
-            record_id,
-        )
-
-    async def upload_file(self, dataset_id: str, path: str | Path) -> Record:
-        content = Path(path).read_bytes()
-        return await self._t.request(
-            "PUT",
-            f"/v1/datasets/{dataset_id}/files",
-            cast=Record,
-            files={"file": (Path(path).name, content, "application/octet-stream")},
-        )
+class AsyncDatasets(_DatasetsCalls, AsyncAPIResource):
+    pass
 
 
-class AsyncTrainConfigs(_TrainConfigsCalls):
-    async def list(self, limit: int = 20, after: str | None = None) -> AsyncPage[Record]:
-        data = await self._t.request(
-            "GET", "/v1/train-configs", params=_clean({"limit": limit, "after": after})
-        )
-        return AsyncPage(
-            [Record(c) for c in data["data"]],
-            data["has_more"],
-            lambda cursor: self.list(limit=limit, after=cursor),
-            record_id,
-        )
+class AsyncTrainConfigs(_TrainConfigsCalls, AsyncAPIResource):
+    pass
 
 
-class AsyncDeid(_DeidCalls):
+class AsyncDeid(_DeidCalls, AsyncAPIResource):
     async def wait_for_job(
         self, job_id: str, poll_interval: float = 1.0, timeout: float | None = None
-    ) -> Record:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = await self.get_job(job_id)
-            if job.status in _DEID_JOB_ENDED:
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TuningError(f"de-identification job {job_id} did not finish within {timeout} s")
-            await asyncio.sleep(poll_interval)
+    ) -> DeidJob:
+        return await _apoll(
+            lambda: self.get_job(job_id),
+            lambda job: job.status in _DEID_JOB_ENDED,
+            _deid_late(job_id, timeout),
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
 
 
-class AsyncDeployments(_DeploymentsCalls):
+class AsyncDeployments(_DeploymentsCalls, AsyncAPIResource):
     async def wait(
         self, deployment_id: str, poll_interval: float = 1.0, timeout: float | None = None
-    ) -> Record:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            deployment = await self.get(deployment_id)
-            if deployment.status not in _DEPLOYMENT_SETTLING:
-                return deployment
-            if deadline is not None and time.monotonic() > deadline:
-                raise TuningError(
-                    f"deployment {deployment_id} is still {deployment.status} after {timeout} s"
-                )
-            await asyncio.sleep(poll_interval)
+    ) -> Deployment:
+        return await _apoll(
+            lambda: self.get(deployment_id),
+            lambda deployment: deployment.status not in _DEPLOYMENT_SETTLING,
+            _deployment_late(deployment_id, timeout),
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
+
+
+class AsyncGpus(_GpusCalls, AsyncAPIResource):
+    pass
