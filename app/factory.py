@@ -46,7 +46,7 @@ from src.features.train_configs.service import ConfigFiles
 from src.features.tunings.service import TuningSetup
 from src.models.common import declared_examples
 from src.storage import Store
-from src.utils.child_env import service_base_env
+from src.utils import processes
 from src.utils.child_user import resolve_child_user
 from src.utils.sealing import Sealer
 
@@ -229,7 +229,7 @@ def build_engine(store: Store, settings: Settings, *, layout: TrainingLayout) ->
     """The scheduler and monitor, with both executors."""
     training = settings.training
     # the service's own secrets (keys, database URL) are not handed to training processes
-    base_env = service_base_env()
+    base_env = processes.service_environment()
     return RunEngine(
         store,
         layout=layout,

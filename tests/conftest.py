@@ -129,12 +129,12 @@ def app_factory(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Tes
 
 def stop_model_servers(store: Store) -> None:
     """Kill the model servers a test started: by design they outlive the service, which re-adopts them."""
-    from src.features.deployments import service as deployments_service
     from src.storage.tables import Deployment
+    from src.utils import processes
 
     with store.session_scope() as session:
         for deployment in session.scalars(select(Deployment).where(Deployment.pid.is_not(None))):
-            deployments_service.stop_process(deployment.pid, command=deployment.command, grace=0)
+            processes.terminate_group(deployment.pid, command=deployment.command, grace=0)
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
-"""What a user may put in a child process's environment, and what the service keeps out of it.
+"""What a user may put in a child process's environment.
 
 Every place a user's words reach a child process (runs, tuning jobs, model
 servers) goes through `check_user_env`: a name must be on the admin's
 allow-list, and no allow-list can admit a loader, shell or interpreter variable,
 a variable the service sets itself, or one that names a path, a library, a
 plugin or a cache directory — those load code or reach other owners' files.
+The service's own secrets are kept out by `src.utils.processes.service_environment`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 
@@ -114,9 +114,3 @@ def mask_value(value: str) -> str:
 def masked_env(env: Mapping[str, str]) -> dict[str, str]:
     """The environment as a response may show it: credentials masked."""
     return {name: mask_value(value) if is_secret_name(name) else value for name, value in env.items()}
-
-
-def service_base_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The service's own environment minus its secrets (keys, database URL, its settings)."""
-    source = os.environ if environ is None else environ
-    return {k: v for k, v in source.items() if not k.startswith(("TUNING_", "TRAINING_DB_URL"))}

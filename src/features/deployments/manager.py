@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 from collections.abc import Callable
 
@@ -17,7 +16,9 @@ from src.models.deployments import DeploymentStatus
 from src.storage import Store
 from src.storage.tables import Deployment
 from src.storage.types import utcnow
+from src.utils import processes
 from src.utils.child_user import ChildUser
+from src.utils.periodic import PeriodicWorker
 
 logger = logging.getLogger(__name__)
 WATCHED = [DeploymentStatus.starting.value, DeploymentStatus.running.value, DeploymentStatus.unhealthy.value]
@@ -51,7 +52,9 @@ def probe(deployment: Deployment, api_key: str, *, timeout: float = 5.0) -> str 
     return None
 
 
-class DeploymentManager:
+class DeploymentManager(PeriodicWorker):
+    """Each pass starts recorded deployments, notices exits and probes health; servers outlive it."""
+
     def __init__(
         self,
         store: Store,
@@ -63,42 +66,26 @@ class DeploymentManager:
         prober: Prober = probe,
         run_as: ChildUser | None = None,
     ) -> None:
+        super().__init__(name="deployments", interval=interval)
         self.store = store
         self.run_as = run_as
         self.upstream_secret = upstream_secret
-        self.interval = interval
         self.unhealthy_after = unhealthy_after
         self.start_timeout = start_timeout
         self.prober = prober
-        self._processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._processes: dict[str, processes.Child] = {}
         self.lock = threading.Lock()
 
     def start(self) -> None:
+        """Adopt the servers a previous start left, then watch; `stop` leaves them running."""
         self.adopt()
-        self._thread = threading.Thread(target=self._loop, name="deployments", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop watching; model servers keep running for the next start to re-adopt."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("deployment pass failed")
-            self._stop.wait(self.interval)
+        super().start()
 
     def adopt(self) -> None:
         """On start: keep live servers whose pid and command line match; the rest are stopped and released."""
         with self.store.session_scope() as session:
             for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(WATCHED))):
-                if deployment.pid is None or service.is_alive(deployment.pid, command=deployment.command):
+                if deployment.pid is None or processes.is_alive(deployment.pid, command=deployment.command):
                     logger.info("deployment %s re-adopted (pid %s)", deployment.id, deployment.pid)
                     continue
                 service.mark_ended(
@@ -111,7 +98,7 @@ class DeploymentManager:
                 select(Deployment).where(Deployment.status == DeploymentStatus.stopping.value)
             )
             for deployment in stale:
-                service.stop_process(deployment.pid, command=deployment.command, grace=0)
+                processes.terminate_group(deployment.pid, command=deployment.command, grace=0)
                 service.mark_ended(session, deployment=deployment, status=DeploymentStatus.stopped)
 
     def tick(self) -> None:
@@ -146,7 +133,7 @@ class DeploymentManager:
                     "deployment %s started: pid %s on port %s", deployment.id, process.pid, deployment.port
                 )
                 return
-            ended, exit_code = service.server_exit(
+            ended, exit_code = processes.exit_status(
                 self._processes.get(deployment.id), pid=deployment.pid, command=deployment.command
             )
             if ended:
@@ -176,12 +163,12 @@ class DeploymentManager:
             starting = deployment.status == DeploymentStatus.starting.value
             waited = (utcnow() - (deployment.started_at or utcnow())).total_seconds()
             if starting and waited > self.start_timeout:
-                service.stop_process(deployment.pid, command=deployment.command, grace=0)
+                processes.terminate_group(deployment.pid, command=deployment.command, grace=0)
                 service.mark_ended(
                     session,
                     deployment=deployment,
                     status=DeploymentStatus.failed,
-                    exit_code=service.reap(self._processes.pop(deployment_id, None)),
+                    exit_code=processes.reap(self._processes.pop(deployment_id, None)),
                     error=f"not serving after {self.start_timeout:.0f} s: {problem}",
                 )
             elif not starting and deployment.failed_polls >= self.unhealthy_after:
@@ -216,9 +203,9 @@ class DeploymentManager:
                     return
                 deployment.status = DeploymentStatus.stopping.value
                 pid, command = deployment.pid, deployment.command
-            service.stop_process(pid, command=command, grace=grace)
+            processes.terminate_group(pid, command=command, grace=grace)
             # reaped, so no zombie is left behind and its exit code is kept
-            exit_code = service.reap(self._processes.pop(deployment_id, None))
+            exit_code = processes.reap(self._processes.pop(deployment_id, None))
             with self.store.session_scope() as session:
                 deployment = session.get(Deployment, deployment_id)
                 if deployment is not None:

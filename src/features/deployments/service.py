@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import shlex
-import signal
-import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -40,7 +36,7 @@ from src.models.errors import Conflict, Invalid, NotFound
 from src.models.runs import RunStatus
 from src.storage.tables import Deployment, PortLease
 from src.storage.types import utcnow
-from src.utils.child_env import service_base_env
+from src.utils import processes
 from src.utils.child_user import ChildUser
 from src.utils.ports import port_is_free
 
@@ -359,68 +355,7 @@ def release(session: Session, *, deployment: Deployment) -> None:
     session.execute(PortLease.__table__.delete().where(PortLease.deployment_id == deployment.id))
 
 
-def signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def is_alive(pid: int | None, *, command: list[str]) -> bool:
-    """The process is running (not a zombie) and is the command we started (pid reuse is not)."""
-    if pid is None:
-        return False
-    proc = Path(f"/proc/{pid}")
-    try:
-        state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
-        cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != "Z" and [part.decode() for part in cmdline if part] == command
-
-
-def server_exit(
-    process: subprocess.Popen[bytes] | None, *, pid: int | None, command: list[str]
-) -> tuple[bool, int | None]:
-    """(ended, exit code) of a deployment's server.
-
-    A server this service started is its child, and only waitpid() (`poll()`) speaks for it: /proc
-    empties an exiting process's command line, and shows it as a zombie, before the parent reaps it,
-    so a verdict taken from /proc would find it gone with its exit code not yet read.
-    /proc decides only for a server adopted after a restart, whose exit code no process can read.
-    """
-    if process is None:
-        return not is_alive(pid, command=command), None
-    code = process.poll()
-    return code is not None, code
-
-
-def reap(process: subprocess.Popen[bytes] | None, *, timeout: float = 5.0) -> int | None:
-    """Wait for a child told to end; its exit code, or None when it is not ours or outlives `timeout`."""
-    if process is None:
-        return None
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        return process.wait(timeout=timeout)
-    return None
-
-
-def stop_process(pid: int | None, *, command: list[str], grace: float) -> None:
-    """TERM the process group, then KILL after `grace` seconds (at once when grace is 0)."""
-    if not is_alive(pid, command=command):
-        return
-    assert pid is not None
-    signal_group(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and is_alive(pid, command=command):
-        time.sleep(0.05)
-    if is_alive(pid, command=command):
-        signal_group(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and is_alive(pid, command=command):
-            time.sleep(0.05)
-
-
-def launch(
-    deployment: Deployment, *, api_key: str, run_as: ChildUser | None = None
-) -> subprocess.Popen[bytes]:
+def launch(deployment: Deployment, *, api_key: str, run_as: ChildUser | None = None) -> processes.Child:
     """Start the server in its own session with CUDA_VISIBLE_DEVICES from the placement; output to its log.
 
     The server demands `api_key` on /v1 (its /health stays open), so only the proxy can use it.
@@ -429,28 +364,16 @@ def launch(
     """
     log_path = Path(deployment.log_file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = service_base_env()
+    env = processes.service_environment()
     env["CUDA_VISIBLE_DEVICES"] = ",".join(deployment.gpu_ids)
     env[UPSTREAM_KEY_ENV] = api_key
-    user_kwargs = {}
+    home = None
     if run_as is not None:
         # not under the data directory, which the unprivileged user may not enter
         home = Path(tempfile.gettempdir()) / f"tuning-home-{deployment.id}"
         home.mkdir(mode=0o700, exist_ok=True)
-        run_as.hand_over(home)
-        env.update({"HOME": str(home), "USER": run_as.name, "LOGNAME": run_as.name})
-        user_kwargs = run_as.popen_kwargs()
     with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            deployment.command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            **user_kwargs,
-        )
-    return process
+        return processes.start(deployment.command, env=env, output=log, run_as=run_as, home=home)
 
 
 def log_tail(deployment: Deployment, *, lines: int) -> list[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from src.features.deployments import service
 from src.features.gpus import service as gpus_service
+from src.utils import processes
 from tests.conftest import ADMIN_KEY, BOB_KEY, bearer
 from tests.features.deployments.conftest import ALICE, wait_for
 
@@ -226,7 +226,7 @@ def test_an_exit_code_is_read_even_when_proc_calls_the_server_gone_first(
     """Under load /proc showed the exiting server as gone while poll() still said running; the monitor
     then reported "code None". The service is the server's parent, so its exit status decides."""
     monkeypatch.setenv("FAKE_CRASH_AFTER", "1.0")
-    monkeypatch.setattr(service, "is_alive", lambda pid, *, command: False)  # /proc: gone from the start
+    monkeypatch.setattr(processes, "is_alive", lambda pid, *, command: False)  # /proc: gone from the start
     client = deploy_client()
     info = deploy(client, gpu_count=0)
     failed = wait_for(client, info["deployment_id"], {"failed"}, timeout=10)
