@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -12,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-import src.features
 from app import __version__
 from app.background import BackgroundWorkers
 from app.bodies import BodyGuardMiddleware
@@ -28,6 +25,7 @@ from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.middleware import HttpMetrics, RequestContextMiddleware
 from app.ratelimit import RateLimiter
+from app.routers import include_routers
 from src.features.auth import service as auth_service
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
@@ -59,22 +57,6 @@ Authenticate with `Authorization: Bearer <key>`. Every error has the shape
 `{"error": {"type", "message", "code", "param"}}`. Lists are cursor-paginated:
 `{"object": "list", "data": [...], "has_more": bool}`; pass the last item's id as `after`.
 """
-
-
-def discover_routers() -> list[APIRouter]:
-    """The `router` of every `src/features/<feature>/api.py`, in name order."""
-    routers = []
-    for module in sorted(pkgutil.iter_modules(src.features.__path__), key=lambda m: m.name):
-        if not module.ispkg:
-            continue
-        try:
-            api = importlib.import_module(f"src.features.{module.name}.api")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"src.features.{module.name}.api":
-                continue
-            raise
-        routers.append(api.router)
-    return routers
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -305,8 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # added first so it runs inside the request context: its 401s and 413s get request ids and logs
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.uploads.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(app.state.metrics_registry))
-    for router in discover_routers():
-        app.include_router(router)
+    include_routers(app)
     install_docs(app)
     _openapi_examples_as_declared(app)
     if settings.auth.mode == "off":

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep, StoreDep
 from src.features.datasets import service
 from src.features.datasets.dependencies import (
+    MULTIPART_FILE_BODY,
     BackgroundDep,
     DatasetDep,
     DatasetFilesDep,
@@ -32,23 +33,6 @@ from src.models.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["datasets"], responses=error_responses(400, 401, 404, 422))
 UploadId = Annotated[ObjectId, Path(description="the upload's id")]
-
-MULTIPART_FILE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": ".jsonl or .json"}
-                    },
-                }
-            }
-        },
-    }
-}
 
 
 @router.post("/datasets", status_code=status.HTTP_201_CREATED, response_model=DatasetCreated)

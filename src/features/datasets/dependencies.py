@@ -1,4 +1,4 @@
-"""Dependencies of the dataset routes: load-or-404, and the per-app upload machinery."""
+"""Dependencies of the dataset routes: load-or-404, the per-app upload machinery, the upload body."""
 
 from __future__ import annotations
 
@@ -14,6 +14,25 @@ from src.models.common import ObjectId
 from src.storage.tables import Dataset
 
 DatasetId = Annotated[ObjectId, Path(description="the dataset's id")]
+
+# The request body of the routes that take a dataset file (`PUT /v1/datasets/{id}/files`,
+# `POST /v1/files`): they read the multipart stream themselves, so FastAPI cannot describe it.
+MULTIPART_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".jsonl or .json"}
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def load_dataset(dataset_id: DatasetId, session: ReadSessionDep, principal: PrincipalDep) -> Dataset:

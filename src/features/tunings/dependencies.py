@@ -1,18 +1,23 @@
-"""Dependencies of the tuning routes."""
+"""Dependencies of the tuning job routes (`/v1/tunings.*` and OpenAI's `/v1/fine_tuning/jobs`)."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 
-from app.deps import PrincipalDep, ReadSessionDep
+from app.deps import PrincipalDep, ReadSessionDep, rate_limited
 from src.features.tunings import service
 from src.features.tunings.service import TuningSetup
 from src.models.errors import NotFound
 from src.storage.tables import TuningJob
 
+LimitTunings = Depends(rate_limited("tunings"))
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255, description="repeat a create safely: same key, same job"),
+]
 JOB_ID = re.compile(r"job-[0-9a-f]{12}")
 JobIdPath = Annotated[
     str, Path(max_length=64, description="`job-` and 12 hex digits", examples=["job-0123456789ab"])
