@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, StoreDep
 from src.features.datasets.dependencies import DatasetFilesDep
 from src.features.projects import service as projects_service
-from src.features.runs import service
+from src.features.runs import service, state
 from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs.dependencies import ConfigFilesDep
 from src.models.common import ObjectId
@@ -68,9 +68,7 @@ def create_run(
     project = projects_service.get(session, name=name, principal=principal)
     run = service.create(
         session,
-        project=project,
-        principal=principal,
-        data=body or RunCreate(),
+        spec=service.RunSpec(project=project, principal=principal, data=body or RunCreate()),
         layout=layout,
         dataset_files=dataset_files,
         config_files=config_files,
@@ -189,7 +187,7 @@ async def _follow(store: Store, run_id: str, after: int) -> AsyncIterator[str]:
 def _next_lines(store: Store, run_id: str, after: int) -> tuple[LogPage, bool]:
     with store.session_scope(read_only=True) as session:
         run = session.get(Run, run_id)
-        finished = run is None or RunStatus(run.status).is_terminal
+        finished = run is None or state.is_finished(run)
         # read the status before the lines, so lines written just before the end are not missed
         return service.read_logs(session, run=run, after=after, limit=500) if run else LogPage(
             data=[], has_more=False, last_seq=after

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles
 from src.features.models import service as models_service
+from src.features.runs import state
 from src.features.runs.workspace import (
     TrainingLayout,
     create_workspace,
@@ -41,7 +43,6 @@ from src.models.runs import (
 )
 from src.storage.paging import keyset_page
 from src.storage.tables import Dataset, Project, Run, RunArtifact, RunLog, RunMetric, TrainConfig
-from src.storage.types import utcnow
 from src.utils.child_env import EnvRefused, check_user_env, is_secret_name, masked_env
 from src.utils.ids import new_uuid7
 from src.utils.paths import is_safe_relative_path, resolve_inside
@@ -84,8 +85,7 @@ def _training_file(layout: TrainingLayout, relative: str, *, what: str) -> Path:
         path = resolve_inside(layout.training_dir, relative)
     except ValueError as exc:
         raise Invalid(f"{what} {relative!r} leaves the training directory", param=what) from exc
-    root = layout.training_dir.resolve()
-    if path == root or path.is_relative_to(root / "runs"):
+    if path == layout.training_dir.resolve() or path.is_relative_to(layout.runs_dir):
         raise Invalid(
             f"{what} {relative!r} names the whole training directory or the run workspaces; "
             f"name an uploaded {what} or a path in the shared training directory",
@@ -161,24 +161,31 @@ def _sealed_env(env: dict[str, str], *, run_id: str, layout: TrainingLayout) -> 
     }
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """What to admit: the request, the project it runs in and for whom.
+
+    Tuning jobs bring their own command template and run with the workspace as
+    working directory (`in_workspace`); a project's runs use the executor's command.
+    """
+
+    project: Project
+    principal: Principal
+    data: RunCreate
+    command_template: list[str] | None = None
+    in_workspace: bool = False
+
+
 def create(
     session: Session,
     *,
-    project: Project,
-    principal: Principal,
-    data: RunCreate,
+    spec: RunSpec,
     layout: TrainingLayout,
     dataset_files: DatasetFiles,
     config_files: ConfigFiles,
-    command_template: list[str] | None = None,
-    placeholders: dict[str, str] | None = None,
-    in_workspace: bool = False,
 ) -> Run:
-    """Admit a run: check its inputs, stage them in a fresh workspace, and queue it.
-
-    Tuning jobs pass their own command template and extra placeholders, and run
-    with the workspace as working directory (`in_workspace`).
-    """
+    """Admit a run: check its inputs, stage them in a fresh workspace, and queue it."""
+    project, data = spec.project, spec.data
     if project.status != ProjectStatus.active.value:
         raise Invalid(
             f"project {project.name!r} is {project.status}; runs need an active project", param="name"
@@ -188,24 +195,33 @@ def create(
     if gpus > len(layout.gpu_ids):
         raise Invalid(f"the run asks for {gpus} GPU(s) but this host has {len(layout.gpu_ids)}", param="gpus")
     _check_env(data.env, allowed=layout.env_allowlist)
-    inputs = _resolve_inputs(session, project=project, principal=principal, data=data, layout=layout)
+    inputs = _resolve_inputs(session, project=project, principal=spec.principal, data=data, layout=layout)
 
     run_id = new_run_id()
     workspace = layout.host_workspace(run_id)
     create_workspace(workspace)
     try:
-        exec_workspace = layout.exec_path(executor, f"runs/{run_id}")
+        exec_workspace = layout.exec_workspace(executor, run_id)
         exec_dataset = _stage_dataset(
-            workspace, inputs, layout=layout, executor=executor, dataset_files=dataset_files
+            workspace,
+            inputs,
+            layout=layout,
+            executor=executor,
+            exec_workspace=exec_workspace,
+            dataset_files=dataset_files,
         )
         exec_config, output_exec = _stage_config(
-            workspace, inputs, layout=layout, executor=executor, config_files=config_files
+            workspace,
+            inputs,
+            layout=layout,
+            executor=executor,
+            exec_workspace=exec_workspace,
+            config_files=config_files,
         )
         argv = fill_placeholders(
-            command_template or layout.command_for(executor),
+            spec.command_template or layout.command_for(executor),
             {
                 **default_placeholders(),
-                **(placeholders or {}),
                 "training_yaml": exec_config,
                 "dataset": exec_dataset,
                 "output_dir": output_exec,
@@ -227,7 +243,7 @@ def create(
             note=data.note,
             command=argv,
             workspace=str(workspace),
-            workdir=exec_workspace if in_workspace else None,
+            workdir=exec_workspace if spec.in_workspace else None,
             output_dir=output_exec,
         )
         session.add(run)
@@ -239,7 +255,13 @@ def create(
 
 
 def _stage_dataset(
-    workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str, dataset_files: DatasetFiles
+    workspace: Path,
+    inputs: _Inputs,
+    *,
+    layout: TrainingLayout,
+    executor: str,
+    exec_workspace: str,
+    dataset_files: DatasetFiles,
 ) -> str:
     """Link an uploaded dataset's valid files into the workspace; returns the path the process sees."""
     if inputs.dataset is not None:
@@ -248,7 +270,7 @@ def _stage_dataset(
                 link_or_copy(
                     dataset_files.path(inputs.dataset.id, file.stored_name), workspace / "data" / file.name
                 )
-        return layout.exec_path(executor, f"runs/{workspace.name}/data")
+        return f"{exec_workspace}/data"
     assert inputs.dataset_path is not None and inputs.dataset_ref is not None
     return layout.exec_path(executor, inputs.dataset_ref)
 
@@ -263,7 +285,13 @@ def _with_local_model(document: dict[str, Any], *, layout: TrainingLayout, execu
 
 
 def _stage_config(
-    workspace: Path, inputs: _Inputs, *, layout: TrainingLayout, executor: str, config_files: ConfigFiles
+    workspace: Path,
+    inputs: _Inputs,
+    *,
+    layout: TrainingLayout,
+    executor: str,
+    exec_workspace: str,
+    config_files: ConfigFiles,
 ) -> tuple[str, str]:
     """Write the run's own copy of its YAML, with every path it writes to inside the workspace.
 
@@ -275,9 +303,8 @@ def _stage_config(
         document = _with_local_model(
             load_training_yaml(source.read_bytes()), layout=layout, executor=executor
         )
-        exec_workspace = layout.exec_path(executor, f"runs/{workspace.name}")
         document = confine_paths(
-            document, exec_workspace=exec_workspace, exec_runs_root=layout.exec_path(executor, "runs")
+            document, exec_workspace=exec_workspace, exec_runs_root=layout.exec_runs_root(executor)
         )
     except YamlRejected as exc:
         raise Invalid(
@@ -382,20 +409,28 @@ def to_read(session: Session, *, run: Run, principal: Principal, layout: Trainin
 
 def cancel(session: Session, *, run: Run) -> Run:
     """Cancel a pending run at once, or ask the engine to stop a running one (TERM, then KILL)."""
-    if RunStatus(run.status).is_terminal:
+    cancelled = state.request_cancel(session, run_id=run.id)
+    session.refresh(run)  # as the guard found it: another engine may have moved it since it was read
+    if not cancelled:
         raise Invalid(
             f"run {run.id} is already {run.status}; only pending or running runs can be cancelled",
             param="run_id",
             code="run_finished",
         )
-    if run.status == RunStatus.pending.value:
-        run.status = RunStatus.cancelled.value
-        run.failure_cause = FailureCause.cancelled_by_user.value
-        run.error_message = "cancelled before it started"
-        run.finished_at = utcnow()
-    run.cancel_requested = True
-    session.flush()
     return run
+
+
+def delete(session: Session, *, run: Run) -> bool:
+    """Delete a finished run with its logs, metrics, artifacts, tuning job and workspace.
+
+    False, and nothing changes, while the run is pending or running.
+    """
+    workspace = run.workspace
+    if not state.delete_finished(session, run_id=run.id):
+        return False
+    if workspace:
+        shutil.rmtree(workspace, ignore_errors=True)
+    return True
 
 
 def append_log_lines(session: Session, *, run: Run, lines: list[str], source: str, tags: list[str]) -> int:
@@ -441,14 +476,12 @@ def read_logs(
     tail: int | None = None,
 ) -> LogPage:
     """Lines oldest first after `after`, or the last `tail` lines."""
-    stmt = select(RunLog).where(RunLog.run_id == run.id)
-    if tag is not None:
-        stmt = stmt.where((" " + RunLog.tags + " ").contains(f" {tag} "))
     if tail is not None:
-        rows = list(session.scalars(stmt.order_by(RunLog.seq.desc()).limit(tail)))[::-1]
+        rows = log_tail(session, run_id=run.id, count=tail, tag=tag)
         has_more = False
     else:
-        rows = list(session.scalars(stmt.where(RunLog.seq > after).order_by(RunLog.seq).limit(limit + 1)))
+        stmt = _log_lines(run.id, tag=tag).where(RunLog.seq > after)
+        rows = list(session.scalars(stmt.order_by(RunLog.seq).limit(limit + 1)))
         has_more = len(rows) > limit
         rows = rows[:limit]
     return LogPage(
@@ -465,6 +498,19 @@ def read_logs(
         has_more=has_more,
         last_seq=rows[-1].seq if rows else after,
     )
+
+
+def log_tail(session: Session, *, run_id: str, count: int, tag: str | None = None) -> list[RunLog]:
+    """The last `count` log lines (with `tag`, when given), oldest first."""
+    stmt = _log_lines(run_id, tag=tag).order_by(RunLog.seq.desc()).limit(count)
+    return list(session.scalars(stmt))[::-1]
+
+
+def _log_lines(run_id: str, *, tag: str | None) -> Select[tuple[RunLog]]:
+    stmt = select(RunLog).where(RunLog.run_id == run_id)
+    if tag is not None:
+        stmt = stmt.where((" " + RunLog.tags + " ").contains(f" {tag} "))
+    return stmt
 
 
 def metrics(session: Session, *, run: Run) -> list[RunMetric]:
@@ -511,7 +557,3 @@ def tag_artifact(session: Session, *, run: Run, artifact_id: str, tags: list[str
     artifact.tags = list(dict.fromkeys([*artifact.tags, *tags]))
     session.flush()
     return artifact
-
-
-def new_artifact_id() -> str:
-    return new_uuid7()

@@ -11,11 +11,15 @@ from pathlib import Path
 
 from src.features.models.service import ModelSources
 from src.features.runs.executors import WRAPPER_NAME, WRAPPER_SOURCE
+from src.storage.tables import Run
 from src.utils.child_env import DEFAULT_ENV_ALLOWLIST
 from src.utils.sealing import Sealer
 from src.utils.trainer import BUNDLED_TRAINER_COMMAND
 
 RECIPES_DIR = Path(__file__).resolve().parents[3] / "recipes"
+# every run's workspace is `runs/<run id>` under the training directory; TrainingLayout
+# is the one place that builds the path, for the host and for the executor
+RUNS_DIR = "runs"
 # With no TUNING_TRAINING_COMMAND: a local run trains with the bundled trainer and this
 # service's Python; a run in the training container runs the seed's script there.
 COMMAND_BY_EXECUTOR = {
@@ -51,8 +55,26 @@ class TrainingLayout:
     def workdir_for(self, executor: str) -> str:
         return self.workdir or WORKDIR_BY_EXECUTOR[executor]
 
+    @property
+    def runs_dir(self) -> Path:
+        """The host directory holding every owner's run workspaces."""
+        return self.training_dir.resolve() / RUNS_DIR
+
     def host_workspace(self, run_id: str) -> Path:
-        return self.training_dir.resolve() / "runs" / run_id
+        """A new run's workspace on the host (a stored run's is `workspace_of`)."""
+        return self.runs_dir / run_id
+
+    def workspace_of(self, run: Run) -> Path:
+        """A run's workspace on the host: the one it was created with."""
+        return Path(run.workspace) if run.workspace else self.host_workspace(run.id)
+
+    def exec_runs_root(self, executor: str) -> str:
+        """The workspaces directory as a run's process sees it."""
+        return self.exec_path(executor, RUNS_DIR)
+
+    def exec_workspace(self, executor: str, run_id: str) -> str:
+        """A run's workspace as its process sees it."""
+        return self.exec_path(executor, f"{RUNS_DIR}/{run_id}")
 
     def exec_root(self, executor: str) -> str:
         """The training directory as the run's process sees it."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from src.features.auth.service import Principal
 from src.features.datasets.uploads import DatasetFiles
 from src.features.models import service as models_service
 from src.features.runs import service as runs_service
-from src.features.runs.engine import is_checkpoint
-from src.features.runs.workspace import TrainingLayout, default_placeholders
+from src.features.runs.artifacts import is_checkpoint
+from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs import service as train_configs_service
 from src.features.train_configs.service import ConfigFiles
 from src.models.errors import Conflict, Invalid, NotFound
@@ -168,20 +167,21 @@ def create(
     try:
         run = runs_service.create(
             session,
-            project=_owner_project(session, principal=principal),
-            principal=principal,
-            data=RunCreate(
-                dataset=data.training_file,
-                train_config=config.id,
-                gpus=data.gpus,
-                executor=Executor(setup.executor),
+            spec=runs_service.RunSpec(
+                project=_owner_project(session, principal=principal),
+                principal=principal,
+                data=RunCreate(
+                    dataset=data.training_file,
+                    train_config=config.id,
+                    gpus=data.gpus,
+                    executor=Executor(setup.executor),
+                ),
+                command_template=setup.command,
+                in_workspace=True,
             ),
             layout=setup.layout,
             dataset_files=setup.dataset_files,
             config_files=setup.config_files,
-            command_template=setup.command,
-            placeholders=default_placeholders(),
-            in_workspace=True,
         )
     except Invalid as exc:
         if exc.param != "dataset":
@@ -249,28 +249,24 @@ def list_page(
 
 def cancel(session: Session, *, job: TuningJob) -> TuningJob:
     """Cancel the job's run; a finished job is a 400 (OpenAI's client retries 409)."""
-    status = job.run.status
-    if RunStatus(status).is_terminal:
+    try:
+        runs_service.cancel(session, run=job.run)
+    except Invalid as exc:
+        if exc.code != "run_finished":
+            raise
         raise Invalid(
-            f"tuning job {job.id} is already {status}; only queued or running jobs can be cancelled",
+            f"tuning job {job.id} is already {job.run.status}; only queued or running jobs can be cancelled",
             param="id",
             code="job_finished",
-        )
-    runs_service.cancel(session, run=job.run)
+        ) from exc
     return job
 
 
 def delete(session: Session, *, job: TuningJob) -> None:
     """Delete a finished job with its run, logs, metrics and workspace."""
     run = job.run
-    if not RunStatus(run.status).is_terminal:
+    if not runs_service.delete(session, run=run):
         raise Invalid(f"tuning job {job.id} is {run.status}; cancel it before deleting it", param="id")
-    workspace = run.workspace
-    session.delete(job)
-    session.delete(run)
-    session.flush()
-    if workspace:
-        shutil.rmtree(workspace, ignore_errors=True)
 
 
 def metric_points(session: Session, *, job: TuningJob) -> list[RunMetric]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from src.features.runs.engine import artifact_kind
+from src.features.runs.artifacts import artifact_kind
 from src.features.runs.progress import (
     looks_like_data_error,
     looks_like_oom,
@@ -177,7 +177,7 @@ def test_artifact_kinds(path: str, kind: str) -> None:
 
 
 def test_progress_never_goes_back_when_sources_disagree() -> None:
-    from src.features.runs.engine import _apply_progress
+    from src.features.runs.ingest import _apply_progress
     from src.features.runs.progress import Progress
     from src.storage.tables import Run
 
@@ -208,7 +208,7 @@ REAL_OUTPUT = [
 
 
 def test_output_steps_come_from_the_training_bar_only() -> None:
-    from src.features.runs.engine import _apply_progress, _parse_output
+    from src.features.runs.ingest import _apply_progress, _parse_output
     from src.storage.tables import Run
 
     run = Run(progress=0.0)
@@ -226,7 +226,7 @@ def test_output_steps_come_from_the_training_bar_only() -> None:
 
 
 def test_a_dict_after_a_pass_boundary_keeps_its_step() -> None:
-    from src.features.runs.engine import _parse_output
+    from src.features.runs.ingest import _parse_output
     from src.storage.tables import Run
 
     run = Run(progress=0.0)
@@ -236,7 +236,7 @@ def test_a_dict_after_a_pass_boundary_keeps_its_step() -> None:
 
 
 def test_progress_below_one_until_the_run_succeeds() -> None:
-    from src.features.runs.engine import MAX_RUNNING_PROGRESS, _apply_progress
+    from src.features.runs.ingest import MAX_RUNNING_PROGRESS, _apply_progress
     from src.features.runs.progress import Progress
     from src.storage.tables import Run
 
