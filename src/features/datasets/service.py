@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import func, select
@@ -18,6 +20,7 @@ from src.features.datasets.uploads import (
     UnsupportedFile,
     UploadAborted,
     UploadRegistry,
+    temp_name,
 )
 from src.features.train_configs import service as train_configs_service
 from src.models.datasets import (
@@ -38,12 +41,23 @@ from src.models.runs import ACTIVE_STATUSES
 from src.storage import Store
 from src.storage.paging import keyset_page
 from src.storage.tables import Dataset, DatasetFile, Run, TrainConfig
+from src.utils.files import replace_durably
 from src.utils.ids import new_uuid7
 from src.utils.multipart import MultipartError, PayloadTooLarge, receive_file
 
 logger = logging.getLogger(__name__)
 
 MULTIPART_OVERHEAD = 64 * 1024  # room for part headers and boundaries on top of the file itself
+
+
+class WrittenFile(Protocol):
+    """What the writer of a generated file reports: its size and SHA-256, measured as it wrote."""
+
+    bytes: int
+    sha256: str
+
+
+Written = TypeVar("Written", bound=WrittenFile)
 
 
 def create(session: Session, *, principal: Principal, data: DatasetCreate) -> Dataset:
@@ -326,6 +340,73 @@ def validate_upload(
         row.status = file_status(report).value
         session.flush()
         refresh_status(session, dataset=row.dataset)
+
+
+def free_name(session: Session, *, owner: str, stem: str) -> str:
+    """`stem`, or `stem-2`, `stem-3`…: the first name the owner has no dataset of."""
+    taken = set(
+        session.scalars(
+            select(Dataset.name).where(Dataset.owner == owner, Dataset.name.startswith(stem, autoescape=True))
+        )
+    )
+    if stem not in taken:
+        return stem
+    return next(name for n in itertools.count(2) if (name := f"{stem}-{n}") not in taken)
+
+
+def add_generated_file(
+    store: Store, *, dataset_id: str, name: str, files: DatasetFiles, write: Callable[[Path], Written]
+) -> tuple[str, Written]:
+    """Add a file the service writes itself (not an upload) to a dataset, as an upload is added.
+
+    `write(path)` creates and fills a temp file beside the dataset's files; the whole file is
+    then renamed into place and recorded as validating. Returns its upload id and what `write`
+    returned; hand the id to `validate_upload` next.
+    """
+    upload_id = new_uuid7()
+    directory = files.dataset_dir(dataset_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    temp = directory / temp_name(upload_id)
+    stored_name = f"{upload_id}_{name}"
+    final = files.path(dataset_id, stored_name)
+    try:
+        written = write(temp)
+        replace_durably(temp, final)
+        row = DatasetFile(
+            upload_id=upload_id,
+            dataset_id=dataset_id,
+            name=name,
+            stored_name=stored_name,
+            bytes=written.bytes,
+            sha256=written.sha256,
+            status=FileStatus.validating.value,
+        )
+        _record_upload(store, row)
+    except BaseException:
+        final.unlink(missing_ok=True)
+        raise
+    finally:
+        temp.unlink(missing_ok=True)
+    return upload_id, written
+
+
+def clear_files(session: Session, *, dataset: Dataset, files: DatasetFiles) -> None:
+    """Remove every file of a dataset, and anything half-written beside them; the dataset stays."""
+    for row in list(dataset.files):
+        session.delete(row)
+    session.flush()
+    session.refresh(dataset)
+    refresh_status(session, dataset=dataset)
+    files.remove_dataset(dataset.id)
+
+
+def discard(session: Session, *, dataset_id: str, files: DatasetFiles) -> None:
+    """Delete a dataset the service was writing, with whatever files it has (it may be gone already)."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is not None:
+        session.delete(dataset)
+        session.flush()
+    files.remove_dataset(dataset_id)
 
 
 def abort_upload(session: Session, *, upload_id: str, principal: Principal, registry: UploadRegistry) -> None:

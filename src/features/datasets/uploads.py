@@ -22,6 +22,11 @@ from src.utils.paths import safe_filename
 TEMP_PREFIX = ".upload-"
 
 
+def temp_name(upload_id: str) -> str:
+    """The name of a file still being written beside a dataset's files (swept away on start)."""
+    return f"{TEMP_PREFIX}{upload_id}.tmp"
+
+
 class UnsupportedFile(ValueError):
     """The file's type cannot be a dataset."""
 
@@ -99,7 +104,7 @@ class TempFileSink:
     def __init__(self, directory: Path, upload: InFlightUpload) -> None:
         self.directory = directory
         self.upload = upload
-        self.temp_path = directory / f"{TEMP_PREFIX}{upload.upload_id}.tmp"
+        self.temp_path = directory / temp_name(upload.upload_id)
         self._handle: BinaryIO | None = None
         self.filename: str | None = None
 

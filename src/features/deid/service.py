@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import secrets
 import threading
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
 from src.features.datasets import service as datasets_service
-from src.features.datasets.uploads import TEMP_PREFIX, DatasetFiles
+from src.features.datasets.uploads import DatasetFiles
 from src.features.deid.engine import CompiledPolicy, Deidentifier
 from src.features.deid.files import deidentify_file
 from src.features.deid.mappings import MappingUnreadable, MappingVault
@@ -39,9 +38,8 @@ from src.models.deid import (
 )
 from src.models.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from src.storage import Store
-from src.storage.tables import Dataset, DatasetFile, DeidJob, DeidPolicy
+from src.storage.tables import Dataset, DeidJob, DeidPolicy
 from src.storage.types import utcnow
-from src.utils.files import replace_durably
 from src.utils.ids import new_uuid7
 
 logger = logging.getLogger(__name__)
@@ -264,7 +262,10 @@ def start_job(
         session,
         principal=Principal(owner=dataset.owner, role=principal.role),
         data=DatasetCreate(
-            name=data.name or _free_output_name(session, owner=dataset.owner, source_name=dataset.name),
+            name=data.name
+            or datasets_service.free_name(
+                session, owner=dataset.owner, stem=f"{dataset.name[:MAX_OUTPUT_STEM]}-deid"
+            ),
             type=dataset.type,
             description=f"de-identified copy of {dataset.name!r} with policy {policy.name!r}"[:2000],
             task_type=dataset.task_type,
@@ -288,19 +289,6 @@ def start_job(
     session.add(job)
     session.flush()
     return job
-
-
-def _free_output_name(session: Session, *, owner: str, source_name: str) -> str:
-    """`<source>-deid`, or `-deid-2`, `-deid-3`… when the owner already has a dataset of that name."""
-    stem = f"{source_name[:MAX_OUTPUT_STEM]}-deid"
-    taken = set(
-        session.scalars(
-            select(Dataset.name).where(Dataset.owner == owner, Dataset.name.startswith(stem, autoescape=True))
-        )
-    )
-    if stem not in taken:
-        return stem
-    return next(name for n in itertools.count(2) if (name := f"{stem}-{n}") not in taken)
 
 
 def get_job(session: Session, *, job_id: str, principal: Principal) -> DeidJob:
@@ -333,13 +321,11 @@ def run_job(
         source = session.get(Dataset, job.dataset_id)
         output = session.get(Dataset, job.output_dataset_id)
         if source is None or output is None:
-            if output is not None:
-                session.delete(output)
+            datasets_service.discard(session, dataset_id=job.output_dataset_id, files=files)
             _finish(job, error="the source or output dataset was deleted before the job ran")
             return
         # an attempt cut short by a restart starts over: drop what it wrote
-        for stale in list(output.files):
-            session.delete(stale)
+        datasets_service.clear_files(session, dataset=output, files=files)
         job.status = DeidJobStatus.running.value
         job.started_at = utcnow()
         job.files_done, job.records, job.counts = 0, 0, {}
@@ -351,7 +337,6 @@ def run_job(
             job.seed,
             job.store_mapping,
         )
-    files.remove_dataset(output_id)
     engine = Deidentifier(compile_snapshot(policy_id, policy_data), seed=seed, keep_mapping=keep_mapping)
     try:
         for name, stored_name in plan:
@@ -400,28 +385,16 @@ def _deidentify_one(
     should_stop: Callable[[], bool],
 ) -> None:
     source_id, name, stored_name = source
-    upload_id = new_uuid7()
-    out_dir = files.dataset_dir(output_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    temp = out_dir / f"{TEMP_PREFIX}{upload_id}.tmp"
-    final_name = f"{upload_id}_{name}"
-    try:
-        result = deidentify_file(files.path(source_id, stored_name), temp, engine, should_stop=should_stop)
-        replace_durably(temp, files.path(output_id, final_name))
-    finally:
-        temp.unlink(missing_ok=True)
+    upload_id, result = datasets_service.add_generated_file(
+        store,
+        dataset_id=output_id,
+        name=name,
+        files=files,
+        write=lambda target: deidentify_file(
+            files.path(source_id, stored_name), target, engine, should_stop=should_stop
+        ),
+    )
     with store.session_scope() as session:
-        session.add(
-            DatasetFile(
-                upload_id=upload_id,
-                dataset_id=output_id,
-                name=name,
-                stored_name=final_name,
-                bytes=result.bytes,
-                sha256=result.sha256,
-                status=FileStatus.validating.value,
-            )
-        )
         job = session.get(DeidJob, job_id)
         if job is not None:
             job.files_done += 1
@@ -435,13 +408,10 @@ def _fail(
 ) -> None:
     """Nothing half-written stays: the output dataset and any mapping go; the job keeps the reason."""
     with store.session_scope() as session:
-        output = session.get(Dataset, output_id)
-        if output is not None:
-            session.delete(output)
+        datasets_service.discard(session, dataset_id=output_id, files=files)
         job = session.get(DeidJob, job_id)
         if job is not None:
             _finish(job, error=error[:2000])
-    files.remove_dataset(output_id)
     vault.remove(job_id)
 
 
