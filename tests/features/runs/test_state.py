@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from src.features.runs import service as runs_service
 from src.features.runs import state
@@ -45,30 +48,54 @@ def test_claim_wins_once_and_only_from_pending(store: Store, project: str) -> No
     assert snapshot(store, run_id) == claimed
 
 
-@pytest.mark.parametrize("status", FINISHED)
-def test_claim_of_a_finished_run_loses(store: Store, project: str, status: str) -> None:
+Transition = Callable[[Session, str], bool]
+REFUSALS: list[tuple[str, Transition, list[str]]] = [
+    (
+        "claim",
+        lambda session, run_id: state.claim(session, run_id=run_id, gpu_ids=[]),
+        ["running", *FINISHED],
+    ),
+    (
+        "start",
+        lambda session, run_id: state.start(session, run_id=run_id, pgid=4242, exec_id=None),
+        ["pending", *FINISHED],
+    ),
+    ("request_cancel", lambda session, run_id: state.request_cancel(session, run_id=run_id), FINISHED),
+    (
+        "finish",
+        lambda session, run_id: state.finish(session, run_id=run_id, outcome=FAILED, tail=["boom"]),
+        ["pending", *FINISHED],
+    ),
+    (
+        "delete_finished",
+        lambda session, run_id: state.delete_finished(session, run_id=run_id),
+        ["pending", "running"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("transition", "status"),
+    [
+        pytest.param(transition, status, id=f"{name}-{status}")
+        for name, transition, statuses in REFUSALS
+        for status in statuses
+    ],
+)
+def test_a_transition_refuses_a_run_it_does_not_allow_and_changes_nothing(
+    store: Store, project: str, transition: Transition, status: str
+) -> None:
     run_id = add_run(store, project=project, status=status)
     before = snapshot(store, run_id)
     with store.session_scope() as session:
-        assert state.claim(session, run_id=run_id, gpu_ids=[]) is False
+        assert transition(session, run_id) is False
     assert snapshot(store, run_id) == before
 
 
-@pytest.mark.parametrize("status", ["pending", *FINISHED])
-def test_start_needs_a_running_run(store: Store, project: str, status: str) -> None:
-    run_id = add_run(store, project=project, status=status)
-    before = snapshot(store, run_id)
-    with store.session_scope() as session:
-        assert state.start(session, run_id=run_id, pgid=4242, exec_id=None) is False
-    assert snapshot(store, run_id) == before
-
-
 @pytest.mark.parametrize("status", FINISHED)
-def test_cancel_of_a_finished_run_is_refused(store: Store, project: str, status: str) -> None:
+def test_cancel_of_a_finished_run_is_a_400(store: Store, project: str, status: str) -> None:
     run_id = add_run(store, project=project, status=status)
     before = snapshot(store, run_id)
-    with store.session_scope() as session:
-        assert state.request_cancel(session, run_id=run_id) is False
     with pytest.raises(Invalid) as refused, store.session_scope() as session:
         runs_service.cancel(session, run=session.get(Run, run_id))
     assert refused.value.code == "run_finished" and status in refused.value.message
@@ -87,7 +114,7 @@ def test_cancel_ends_a_pending_run_and_marks_a_running_one(store: Store, project
     assert snapshot(store, running)["cancel_requested"] is True
 
 
-def test_a_refused_guard_leaves_a_stale_loaded_row_as_the_database_has_it(store: Store, project: str) -> None:
+def test_cancel_of_a_run_claimed_since_it_was_read_asks_it_to_stop(store: Store, project: str) -> None:
     """A request loaded the run as pending; the engine claimed it meanwhile: cancel asks it to stop."""
     run_id = add_run(store, project=project, status="pending")
     with store.session_scope() as session:
@@ -103,15 +130,6 @@ def test_a_refused_guard_leaves_a_stale_loaded_row_as_the_database_has_it(store:
         runs_service.cancel(session, run=run)
         assert run.status == "running" and run.cancel_requested is True
     assert snapshot(store, run_id)["status"] == "running"
-
-
-@pytest.mark.parametrize("status", ["pending", *FINISHED])
-def test_finish_needs_a_running_run(store: Store, project: str, status: str) -> None:
-    run_id = add_run(store, project=project, status=status)
-    before = snapshot(store, run_id)
-    with store.session_scope() as session:
-        assert state.finish(session, run_id=run_id, outcome=FAILED, tail=["boom"]) is False
-    assert snapshot(store, run_id) == before
 
 
 def test_finish_wins_once(store: Store, project: str) -> None:
@@ -133,14 +151,11 @@ def test_finish_refuses_a_status_that_is_not_terminal(store: Store, project: str
     assert snapshot(store, run_id)["status"] == "running"
 
 
-@pytest.mark.parametrize("status", ["pending", "running"])
-def test_an_unfinished_run_is_not_deleted(store: Store, project: str, status: str) -> None:
-    run_id = add_run(store, project=project, status=status)
-    before = snapshot(store, run_id)
+def test_an_unfinished_run_is_not_deleted_by_the_service(store: Store, project: str) -> None:
+    run_id = add_run(store, project=project, status="running")
     with store.session_scope() as session:
-        assert state.delete_finished(session, run_id=run_id) is False
         assert runs_service.delete(session, run=session.get(Run, run_id)) is False
-    assert snapshot(store, run_id) == before
+    assert snapshot(store, run_id)["status"] == "running"
 
 
 def test_a_finished_run_is_deleted(store: Store, project: str) -> None:
