@@ -1,4 +1,4 @@
-"""Runs: admission, staging, queries, cancel, logs, metrics and artifacts."""
+"""Runs: admission, staging, queries, cancel, delete, logs, metrics and artifacts."""
 
 from __future__ import annotations
 
