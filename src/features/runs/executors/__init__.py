@@ -53,10 +53,3 @@ def wait_for_pid_file(workspace: Path, *, timeout: float) -> int | None:
                 return int(text)
         time.sleep(0.02)
     return None
-
-
-def proc_state(stat_text: str) -> str | None:
-    """The state letter of a /proc/<pid>/stat line (after the command in parentheses)."""
-    _, _, rest = stat_text.rpartition(")")
-    fields = rest.split()
-    return fields[0] if fields else None

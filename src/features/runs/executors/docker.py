@@ -13,7 +13,8 @@ import logging
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
-from src.features.runs.executors import WRAPPER_NAME, LaunchError, LaunchSpec, proc_state, wait_for_pid_file
+from src.features.runs.executors import WRAPPER_NAME, LaunchError, LaunchSpec, wait_for_pid_file
+from src.utils.processes import proc_state
 
 logger = logging.getLogger(__name__)
 
