@@ -42,6 +42,8 @@ from src.models.tunings import ModelRead, TuningCreate
 from src.storage import Store
 from src.storage.tables import Dataset, RunMetric, TuningJob
 
+# ---- translation: OpenAI's shapes of jobs, events, checkpoints and files ---------------
+
 BASE_LEARNING_RATE = 1e-4
 _STATUS = {
     "pending": "queued",

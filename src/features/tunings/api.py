@@ -13,12 +13,11 @@ from src.models.errors import error_responses
 from src.models.runs import MetricPoint, MetricSeries, RunStatus
 from src.models.tunings import DeletedObject, TuningCreate, TuningJobList, TuningJobRead
 
-router = APIRouter(prefix="/v1", responses=error_responses(400, 401, 404, 422, 429))
+router = APIRouter(prefix="/v1", tags=["tunings"], responses=error_responses(400, 401, 404, 422, 429))
 
 
 @router.post(
     "/tunings.create",
-    tags=["tunings"],
     status_code=status.HTTP_201_CREATED,
     response_model=TuningJobRead,
     dependencies=[LimitTunings],
@@ -37,15 +36,13 @@ def create_tuning(
     return service.to_read(session, job=job)
 
 
-@router.get(
-    "/tunings.get/{job_id}", tags=["tunings"], response_model=TuningJobRead, dependencies=[LimitTunings]
-)
+@router.get("/tunings.get/{job_id}", response_model=TuningJobRead, dependencies=[LimitTunings])
 def get_tuning(job: JobDep, session: ReadSessionDep) -> TuningJobRead:
     """A job with its status, metrics and result files."""
     return service.to_read(session, job=job)
 
 
-@router.get("/tunings.list", tags=["tunings"], response_model=TuningJobList, dependencies=[LimitTunings])
+@router.get("/tunings.list", response_model=TuningJobList, dependencies=[LimitTunings])
 def list_tunings(
     session: ReadSessionDep,
     principal: PrincipalDep,
@@ -58,35 +55,27 @@ def list_tunings(
     return TuningJobList(data=[service.to_read(session, job=j) for j in jobs], has_more=has_more)
 
 
-@router.post(
-    "/tunings.cancel/{job_id}", tags=["tunings"], response_model=TuningJobRead, dependencies=[LimitTunings]
-)
+@router.post("/tunings.cancel/{job_id}", response_model=TuningJobRead, dependencies=[LimitTunings])
 def cancel_tuning(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> TuningJobRead:
     """Cancel a job; a finished job is a 400."""
     job = service.cancel(session, job=service.get(session, job_id=job_id, principal=principal))
     return service.to_read(session, job=job)
 
 
-@router.delete(
-    "/tunings.cancel/{job_id}", tags=["tunings"], response_model=TuningJobRead, dependencies=[LimitTunings]
-)
+@router.delete("/tunings.cancel/{job_id}", response_model=TuningJobRead, dependencies=[LimitTunings])
 def cancel_tuning_by_delete(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> TuningJobRead:
     """The same cancel, as DELETE (the seed shows both)."""
     return cancel_tuning(job_id, session, principal)
 
 
-@router.get(
-    "/tunings.metrics/{job_id}", tags=["tunings"], response_model=MetricSeries, dependencies=[LimitTunings]
-)
+@router.get("/tunings.metrics/{job_id}", response_model=MetricSeries, dependencies=[LimitTunings])
 def tuning_metrics(job: JobDep, session: ReadSessionDep) -> MetricSeries:
     """The job's metric series."""
     points = [MetricPoint.model_validate(p) for p in service.metric_points(session, job=job)]
     return MetricSeries(run_id=job.run_id, data=points)
 
 
-@router.delete(
-    "/tunings.delete/{job_id}", tags=["tunings"], response_model=DeletedObject, dependencies=[LimitTunings]
-)
+@router.delete("/tunings.delete/{job_id}", response_model=DeletedObject, dependencies=[LimitTunings])
 def delete_tuning(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> DeletedObject:
     """Delete a finished job with its run and files."""
     service.delete(session, job=service.get(session, job_id=job_id, principal=principal))
