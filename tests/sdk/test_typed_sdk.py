@@ -142,6 +142,19 @@ def test_a_newer_servers_fields_and_statuses_are_kept_not_refused() -> None:
     assert HealthReport.model_validate({"status": "healthy"}).version is None
 
 
+def test_the_seed_scripts_reads_of_a_finished_job() -> None:
+    """Seed 001 reads `final_job.duration` and `final_job.error` (and `health['status']`, above)."""
+    failed = TuningJob.model_validate(
+        {**JOB, "status": "failed", "duration": 3.5, "error": {"code": "exit_code", "message": "exit 1"}}
+    )
+    assert failed.is_failed and failed.is_terminal and failed.duration == 3.5
+    assert (
+        failed.error is not None
+        and failed.error.message == "exit 1"
+        and failed["error"]["code"] == "exit_code"
+    )
+
+
 def test_nested_results_are_models_and_subscriptable() -> None:
     logs = LogPage.model_validate(
         {

@@ -85,7 +85,7 @@ class SyncAPIResource(Resource):
 
     def _get_api_list(self, call: ListCall[ItemT]) -> SyncPage[ItemT]:
         """A page of the call's items; looping over it fetches the following pages."""
-        body = self._t.request("GET", call.path, params=clean(call.params))
+        body: dict[str, Any] = self._t.request("GET", call.path, params=clean(call.params))
         return SyncPage(
             [call.model(item) for item in body["data"]],
             bool(body.get("has_more")),
@@ -107,7 +107,7 @@ class AsyncAPIResource(Resource):
 
     async def _get_api_list(self, call: ListCall[ItemT]) -> AsyncPage[ItemT]:
         """A page of the call's items; `async for` over it fetches the following pages."""
-        body = await self._t.request("GET", call.path, params=clean(call.params))
+        body: dict[str, Any] = await self._t.request("GET", call.path, params=clean(call.params))
         return AsyncPage(
             [call.model(item) for item in body["data"]],
             bool(body.get("has_more")),
@@ -123,7 +123,7 @@ class _Dispatch:
 
     def __init__(self, build: Callable[..., Any]) -> None:
         self._build = build
-        functools.update_wrapper(self, build)
+        self.__doc__, self.__name__ = build.__doc__, build.__name__
         signature = inspect.signature(build)
         # what a caller passes: the builder's parameters without `self`
         self._signature = signature.replace(

@@ -290,8 +290,8 @@ def jobs_logs(
                 typer.echo(line)
             return
         run_id = c.tunings.get(job_id).run_id
-        for line in c.runs.logs(run_id, tail=tail).data:
-            typer.echo(line.line)
+        for entry in c.runs.logs(run_id, tail=tail).data:
+            typer.echo(entry.line)
 
 
 # -- files, projects, runs, datasets, configs -----------------------------------------

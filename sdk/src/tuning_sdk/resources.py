@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from pydantic import BaseModel
 
 from tuning_sdk._base import raise_for_response
@@ -65,11 +66,11 @@ def _items(model: type[M]) -> Callable[[Any], list[M]]:
     return lambda body: [model.model_validate(item) for item in body["data"]]
 
 
-def _content(response: Any) -> bytes:
+def _content(response: httpx.Response) -> bytes:
     return response.content
 
 
-def _text(response: Any) -> str:
+def _text(response: httpx.Response) -> str:
     return response.text
 
 
@@ -165,7 +166,7 @@ class _ModelsCalls(Resource):
 
 class _ProjectsCalls(Resource):
     @endpoint
-    def create(self, name: str, **fields: Any) -> APICall[Project]:
+    def create(self, /, name: str, **fields: Any) -> APICall[Project]:
         """`fields`: description, owner, tags, dataset_name, training_yaml_name."""
         return APICall("POST", "/projects", Project.model_validate, {"json": {"name": name, **fields}})
 
@@ -174,7 +175,7 @@ class _ProjectsCalls(Resource):
         return APICall("GET", f"/projects/{name}", Project.model_validate)
 
     @endpoint
-    def update(self, name: str, **fields: Any) -> APICall[Project]:
+    def update(self, /, name: str, **fields: Any) -> APICall[Project]:
         return APICall("PATCH", f"/projects/{name}", Project.model_validate, {"json": fields})
 
     @endpoint
@@ -198,7 +199,7 @@ class _ProjectsCalls(Resource):
 
 class _RunsCalls(Resource):
     @endpoint
-    def create(self, project: str, **body: Any) -> APICall[Run]:
+    def create(self, /, project: str, **body: Any) -> APICall[Run]:
         """`body`: dataset, train_config, gpus, env, executor, note."""
         return APICall("POST", f"/projects/{project}/runs", Run.model_validate, {"json": body})
 
@@ -243,7 +244,7 @@ class _RunsCalls(Resource):
 
 class _DatasetsCalls(Resource):
     @endpoint
-    def create(self, name: str, **fields: Any) -> APICall[DatasetCreated]:
+    def create(self, /, name: str, **fields: Any) -> APICall[DatasetCreated]:
         """`fields`: type, description, task_type, metadata, strict, train_config."""
         return APICall(
             "POST", "/v1/datasets", DatasetCreated.model_validate, {"json": {"name": name, **fields}}
@@ -422,20 +423,12 @@ class _DeidCalls(Resource):
 class _DeploymentsCalls(Resource):
     @endpoint
     def create(
-        self, model_path: str | None = None, run_id: str | None = None, **fields: Any
+        self, /, model_path: str | None = None, run_id: str | None = None, **fields: Any
     ) -> APICall[Deployment]:
         """Serve a model (a directory under the server's model roots, or a fine-tuned model's name)
         or a run's output; `fields`: gpu_count, preferred_gpu, served_model_name, extra_args, tags..."""
         body = clean({"model_path": model_path, "run_id": run_id, **fields})
         return APICall("POST", "/deployments", Deployment.model_validate, {"json": body})
-
-    @endpoint
-    def list(
-        self, *, model: str | None = None, tag: str | None = None, status: str | None = None
-    ) -> APICall[list[Deployment]]:
-        """Deployments, newest first, filtered by model path, tag or status."""
-        params = clean({"model": model, "tag": tag, "status": status})
-        return APICall("GET", "/deployments", _items(Deployment), {"params": params})
 
     @endpoint
     def get(self, deployment_id: str) -> APICall[Deployment]:
@@ -463,6 +456,14 @@ class _DeploymentsCalls(Resource):
     def restart(self, deployment_id: str) -> APICall[Deployment]:
         """Stop the model server and start a new one with the same model and settings."""
         return APICall("POST", f"/deployments/{deployment_id}/restart", Deployment.model_validate)
+
+    @endpoint
+    def list(
+        self, *, model: str | None = None, tag: str | None = None, status: str | None = None
+    ) -> APICall[list[Deployment]]:
+        """Deployments, newest first, filtered by model path, tag or status."""
+        params = clean({"model": model, "tag": tag, "status": status})
+        return APICall("GET", "/deployments", _items(Deployment), {"params": params})
 
 
 class _GpusCalls(Resource):

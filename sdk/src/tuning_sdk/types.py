@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -171,7 +171,7 @@ class TuningJob(APIObject):
     error: JobError | None = None
     duration: float | None = None
     queue_position: int | None = None
-    run_id: str | None = None
+    run_id: str
 
     _client: Any = PrivateAttr(default=None)
 
@@ -213,7 +213,7 @@ class TuningJob(APIObject):
     def _bound(self) -> TuningClient:
         if self._client is None:
             raise RuntimeError("this job is not bound to a client")
-        return self._client
+        return cast("TuningClient", self._client)
 
     def _take(self, fresh: TuningJob) -> TuningJob:
         """Become `fresh` in place, so a caller's reference sees the new state."""
