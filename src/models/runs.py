@@ -19,11 +19,8 @@ class RunStatus(StrEnum):
     failed = "failed"
     cancelled = "cancelled"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
 
-
+# which statuses never change is enforced by src/features/runs/state.py, the only writer
 TERMINAL_STATUSES = frozenset({RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled})
 ACTIVE_STATUSES = frozenset({RunStatus.pending, RunStatus.running})
 

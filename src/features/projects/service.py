@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
+from src.features.runs import service as runs_service
 from src.models.errors import Conflict, Forbidden, Invalid, NotFound
 from src.models.projects import ProjectCreate, ProjectDetail, ProjectStatus, ProjectUpdate, RunCounts
 from src.models.runs import RunStatus
@@ -111,7 +112,12 @@ def delete(session: Session, *, project: Project) -> None:
             code="project_has_active_runs",
         )
     for run in session.scalars(select(Run).where(Run.project_id == project.id)):
-        session.delete(run)
+        if not runs_service.delete(session, run=run):  # one started since the count above
+            raise Invalid(
+                f"project {project.name!r} has an unfinished run ({run.id}); cancel it or wait for it first",
+                param="name",
+                code="project_has_active_runs",
+            )
     session.delete(project)
     session.flush()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from src.storage.tables import Run
 from tests.conftest import ADMIN_KEY, ALICE_KEY, bearer
 from tests.support.rows import add_run
 
@@ -114,9 +115,14 @@ def test_delete_refused_while_runs_unfinished(client: TestClient, store) -> None
 
 def test_delete_with_only_finished_runs(client: TestClient, store) -> None:
     create(client, "done")
-    add_run(store, project="done", status="failed")
+    run_id = add_run(store, project="done", status="failed")
+    workspace = client.app.state.training_layout.host_workspace(run_id)
+    (workspace / "output").mkdir(parents=True)
+    with store.session_scope() as session:
+        session.get(Run, run_id).workspace = str(workspace)
     response = client.delete("/projects/done", headers=ALICE)
     assert response.status_code == 200 and response.json() == {"detail": "project 'done' deleted"}
+    assert not workspace.exists(), "a deleted project's runs leave no workspace behind"
     assert client.get("/projects/done", headers=ALICE).status_code == 404
     assert client.get("/health").json()["total_jobs"] == 0
 
