@@ -2,7 +2,8 @@
 
 The service's background loops (the run engine, the deployment manager) share
 this shape: a daemon thread, a pass that may fail without ending the loop, and
-a stop that lets the current pass finish. Their state lives in the store, so a
+a stop that lets the current pass finish, and a `wake` that starts the next pass
+now instead of at the end of the interval. Their state lives in the store, so a
 worker stopped between passes loses nothing.
 """
 
@@ -27,6 +28,8 @@ class PeriodicWorker:
         self.interval = interval
         self.pace_from_start = pace_from_start
         self._stop_requested = threading.Event()
+        # set by `wake` and by `stop`: either one ends the wait between passes
+        self._woken = threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
@@ -42,7 +45,12 @@ class PeriodicWorker:
     def stop(self, timeout: float = 30.0) -> None:
         """Let the current pass finish, then end the thread (waiting up to `timeout` seconds)."""
         self._stop_requested.set()
+        self._woken.set()
         self.join(timeout)
+
+    def wake(self) -> None:
+        """Start the next pass now; a wake during a pass starts another one right after it."""
+        self._woken.set()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the thread to end; at once when it was never started."""
@@ -60,10 +68,14 @@ class PeriodicWorker:
 
     def _run(self) -> None:
         while not self._stop_requested.is_set():
+            # cleared before the pass, so a wake that comes while it runs is not lost
+            self._woken.clear()
             started = time.monotonic()
             try:
                 self.tick()
             except Exception:
                 logger.exception("%s pass failed", self.name)
+            if self._stop_requested.is_set():
+                break
             elapsed = time.monotonic() - started if self.pace_from_start else 0.0
-            self._stop_requested.wait(max(0.0, self.interval - elapsed))
+            self._woken.wait(max(0.0, self.interval - elapsed))

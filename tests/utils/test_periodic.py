@@ -111,3 +111,48 @@ def test_stop_and_join_before_start_do_nothing() -> None:
 def test_tick_must_be_implemented() -> None:
     with pytest.raises(NotImplementedError):
         PeriodicWorker(name="bare", interval=1).tick()
+
+
+def test_wake_starts_the_next_pass_before_the_interval_ends() -> None:
+    worker = Counter(interval=60)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while worker.passes < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        worker.wake()
+        worker.wake()
+        assert worker.reached.wait(0.5) is False  # two wakes before a pass are one pass
+        assert worker.passes == 2
+        worker.wake()
+        assert worker.reached.wait(5)  # without the wake, the third pass would come after 60 s
+    finally:
+        worker.stop(timeout=5)
+
+
+def test_a_wake_during_a_pass_runs_another_pass_right_after_it() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    class Blocking(PeriodicWorker):
+        def __init__(self) -> None:
+            super().__init__(name="blocking", interval=60)
+            self.passes = 0
+
+        def tick(self) -> None:
+            self.passes += 1
+            if self.passes == 1:
+                entered.set()
+                release.wait(5)
+
+    worker = Blocking()
+    worker.start()
+    try:
+        assert entered.wait(5)
+        worker.wake()  # while the first pass is still running
+        release.set()
+        deadline = time.monotonic() + 5
+        while worker.passes < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.passes == 2
+    finally:
+        worker.stop(timeout=5)
