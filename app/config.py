@@ -114,6 +114,12 @@ class TrainingSettings(BaseSettings):
     run_gpus: int | None = Field(default=None, ge=0, description="default GPUs per run (1 with GPUs, else 0)")
     scheduler: bool = Field(default=True, description="run the scheduler and monitor inside the service")
     monitor_interval: float = Field(default=0.5, gt=0)
+    queue_poll_interval: float = Field(
+        default=0.05,
+        gt=0,
+        description="SQLite: seconds between looks for runs queued or cancelled by another process "
+        "(PostgreSQL notifies at once)",
+    )
     stall_timeout: float = Field(
         default=1800.0, gt=0, description="seconds without output before a run is stalled"
     )

@@ -225,6 +225,7 @@ def build_engine(store: Store, settings: Settings, *, layout: TrainingLayout) ->
             stall_timeout=training.stall_timeout,
             cancel_grace=training.cancel_grace,
             base_env=base_env,
+            queue_poll_interval=training.queue_poll_interval,
         ),
     )
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from src.features.auth.service import Principal
 from src.features.deployments import service
 from src.features.deployments.service import DeploySetup
+from src.features.runs import wakeup
 from src.models.deployments import DeploymentStatus
 from src.storage import Store
 from src.storage.tables import Deployment
@@ -146,6 +147,7 @@ class DeploymentManager(PeriodicWorker):
                     exit_code=exit_code,
                     error=f"the server exited (code {exit_code}): {tail}",
                 )
+                wakeup.queue_changed(session)  # its GPUs are free for a waiting run
                 return
         problem = self.prober(deployment, self._api_key(deployment_id))
         with self.store.session_scope() as session:
@@ -212,3 +214,4 @@ class DeploymentManager(PeriodicWorker):
                     service.mark_ended(
                         session, deployment=deployment, status=DeploymentStatus.stopped, exit_code=exit_code
                     )
+                    wakeup.queue_changed(session)  # its GPUs are free for a waiting run

@@ -16,7 +16,7 @@ from src.features.auth.service import Principal
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles
 from src.features.models import service as models_service
-from src.features.runs import state
+from src.features.runs import state, wakeup
 from src.features.runs.workspace import (
     TrainingLayout,
     create_workspace,
@@ -248,6 +248,7 @@ def create(
         )
         session.add(run)
         session.flush()
+        wakeup.queue_changed(session)
     except BaseException:
         shutil.rmtree(workspace, ignore_errors=True)
         raise
@@ -417,6 +418,7 @@ def cancel(session: Session, *, run: Run) -> Run:
             param="run_id",
             code="run_finished",
         )
+    wakeup.queue_changed(session)
     return run
 
 
