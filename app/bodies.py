@@ -10,7 +10,6 @@ and the body is then capped as the app reads it — at once from
 
 from __future__ import annotations
 
-import anyio.to_thread
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,11 +61,8 @@ class BodyGuardMiddleware:
         if scope["type"] != "http" or not carries_body(scope):
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
         try:
-            principal = await anyio.to_thread.run_sync(
-                lambda: authenticate_request(request, token=bearer_token(scope))
-            )
+            principal = await authenticate_request(Request(scope), token=bearer_token(scope))
         except AppError as exc:
             await app_error_response(exc)(scope, receive, send)
             return

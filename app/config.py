@@ -314,6 +314,13 @@ class AuthSettings(BaseSettings):
     )
     api_keys: Annotated[list[BootstrapKey], NoDecode] = Field(default_factory=list)
     allow_insecure: bool = False
+    key_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="how long a verified API key is trusted without a query; another process "
+        "sharing the database refuses a revoked key within this time (0: query every request)",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from src.features.auth import service as auth_service
+from src.features.auth.cache import KeyCache
 from src.features.auth.service import Principal
 from src.models.errors import Forbidden
 from src.storage import Store
@@ -106,18 +107,24 @@ class SessionGate:
             )
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """The caller: the one the body guard authenticated before reading the body, else from the key."""
+    """The caller: the one the body guard authenticated before reading the body, else from the key.
+
+    A key verified moments ago is answered from the key cache on the event loop;
+    only a lookup in the store takes a worker thread.
+    """
     authenticated = request.scope.get(PRINCIPAL_SCOPE_KEY)
     if isinstance(authenticated, Principal):
         return authenticated
-    return authenticate_request(request, token=credentials.credentials if credentials is not None else None)
+    return await authenticate_request(
+        request, token=credentials.credentials if credentials is not None else None
+    )
 
 
-def authenticate_request(request: Request, *, token: str | None) -> Principal:
+async def authenticate_request(request: Request, *, token: str | None) -> Principal:
     """The caller of a bearer token; with auth off, a local admin (loopback only)."""
     settings = get_settings_dep(request)
     if settings.auth.mode == "off":
@@ -128,8 +135,20 @@ def authenticate_request(request: Request, *, token: str | None) -> Principal:
                 code="insecure_bind",
             )
         return auth_service.LOCAL_PRINCIPAL
-    with get_store(request).session_scope(read_only=True) as session:
-        return auth_service.authenticate(session, token=token)
+    cache = get_key_cache(request)
+    cached = auth_service.cached_principal(token, cache=cache)
+    if cached is not None:
+        return cached
+    return await anyio.to_thread.run_sync(_authenticate_in_store, get_store(request), token, cache)
+
+
+def _authenticate_in_store(store: Store, token: str | None, cache: KeyCache) -> Principal:
+    with store.session_scope(read_only=True) as session:
+        return auth_service.authenticate(session, token=token, cache=cache)
+
+
+def get_key_cache(request: Request) -> KeyCache:
+    return request.app.state.key_cache
 
 
 def _arrived_on_loopback(request: Request) -> bool:

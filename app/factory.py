@@ -27,6 +27,7 @@ from app.middleware import HttpMetrics, RequestContextMiddleware
 from app.ratelimit import RateLimiter
 from app.routers import include_routers
 from src.features.auth import service as auth_service
+from src.features.auth.cache import key_cache_for
 from src.features.datasets import service as datasets_service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
 from src.features.deid import service as deid_service
@@ -92,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(_bootstrap_keys, store, settings)
     app.state.store = store
     app.state.session_gate = SessionGate(settings.session_gate)
+    app.state.key_cache = key_cache_for(store.engine, ttl=settings.auth.key_cache_seconds)
     app.state.background = BackgroundWorkers()
     app.state.uploads = UploadRegistry()
     app.state.dataset_files = DatasetFiles(settings.store.data_dir)

@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from src.features.auth.cache import KeyCache, key_caches_of
 from src.models.auth import OWNER_PATTERN, Role
 from src.models.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from src.storage.tables import ApiKey
@@ -101,7 +102,12 @@ def list_keys(
 
 
 def revoke_key(session: Session, *, key_id: int, acting_key_id: int | None = None) -> ApiKey:
-    """Mark a key revoked; it answers 401 from then on. A caller cannot revoke its own key."""
+    """Mark a key revoked; it answers 401 from then on. A caller cannot revoke its own key.
+
+    This process's key cache forgets the key now and again once the revocation
+    commits, so a lookup that read the row before the commit cannot keep it
+    alive; other processes stop trusting it within their cache's ttl.
+    """
     if acting_key_id is not None and key_id == acting_key_id:
         raise Conflict(
             "a key cannot revoke itself; use another admin key", param="key_id", code="self_revoke"
@@ -112,20 +118,45 @@ def revoke_key(session: Session, *, key_id: int, acting_key_id: int | None = Non
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()
+    _forget_now_and_on_commit(session, row.digest)
     return row
 
 
-def authenticate(session: Session, *, token: str | None) -> Principal:
-    """The principal of a bearer token, or 401."""
+def _forget_now_and_on_commit(session: Session, digest: str) -> None:
+    caches = key_caches_of(session)
+    if not caches:
+        return
+
+    def forget(_session: Session | None = None) -> None:
+        for cache in caches:
+            cache.forget(digest)
+
+    forget()
+    event.listen(session, "after_commit", forget, once=True)
+
+
+def cached_principal(token: str | None, *, cache: KeyCache) -> Principal | None:
+    """The principal of a key verified less than `cache.ttl` seconds ago, without touching the store."""
+    return cache.get(digest_key(token)) if token else None
+
+
+def authenticate(session: Session, *, token: str | None, cache: KeyCache | None = None) -> Principal:
+    """The principal of a bearer token, or 401; a valid key is remembered in `cache`."""
     if not token:
         raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
     digest = digest_key(token)
+    if cache is not None and (hit := cache.get(digest)) is not None:
+        return hit
+    generation = cache.generation if cache is not None else 0
     row = session.scalar(select(ApiKey).where(ApiKey.digest == digest))
     if row is None or not hmac.compare_digest(row.digest, digest):
         raise Unauthenticated("invalid API key")
     if row.revoked_at is not None:
         raise Unauthenticated("this API key has been revoked", code="revoked_api_key")
-    return Principal(owner=row.owner, role=Role(row.role), key_id=row.id)
+    principal = Principal(owner=row.owner, role=Role(row.role), key_id=row.id)
+    if cache is not None:
+        cache.remember(digest, principal, generation=generation)
+    return principal
 
 
 def sync_bootstrap_keys(session: Session, *, keys: Iterable[tuple[str, str, Role]]) -> int:
