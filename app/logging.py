@@ -8,12 +8,20 @@ import sys
 from contextvars import ContextVar
 from pathlib import Path
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _HANDLER_MARK = "_tuning_handler"
+
+
+# One encoder for every line: json.dumps(cls=...) would build a new encoder per record.
+_ENCODER = JsonEncoder(ensure_ascii=True)
+
+
+def _encode_log_data(log_data: dict[str, object], **_options: object) -> str:
+    return _ENCODER.encode(log_data)
 
 
 class RequestIdFilter(logging.Filter):
@@ -26,7 +34,13 @@ class RequestIdFilter(logging.Filter):
 
 
 def _json_handler(handler: logging.Handler) -> logging.Handler:
-    handler.setFormatter(JsonFormatter(_FORMAT, rename_fields={"levelname": "level", "asctime": "time"}))
+    handler.setFormatter(
+        JsonFormatter(
+            _FORMAT,
+            rename_fields={"levelname": "level", "asctime": "time"},
+            json_serializer=_encode_log_data,
+        )
+    )
     handler.addFilter(RequestIdFilter())
     setattr(handler, _HANDLER_MARK, True)
     return handler

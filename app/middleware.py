@@ -17,6 +17,7 @@ logger = logging.getLogger("app.access")
 error_logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -36,6 +37,18 @@ class HttpMetrics:
             ["method", "route"],
             registry=registry,
         )
+        # labelled children by (method, route, status): `labels()` validates and locks on every call
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and record its latency."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class RequestContextMiddleware:
@@ -60,10 +73,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != REQUEST_ID_HEADER.encode()
-                ]
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _REQUEST_ID_KEY]
+                headers.append((_REQUEST_ID_KEY, request_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -80,25 +91,30 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
-            logger.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            self.metrics.observe(scope["method"], route, status, elapsed)
+            _log_access(scope, route, status, elapsed, request_id)
             request_id_var.reset(token)
+
+
+def _log_access(scope: Scope, route: str, status: int, elapsed: float, request_id: str) -> None:
+    """One JSON line per request, built straight into a record: the caller's file and line say nothing."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    record = logger.makeRecord(logger.name, logging.INFO, "", 0, "request", (), None)
+    fields = record.__dict__
+    fields["method"] = scope["method"]
+    fields["path"] = scope["path"]
+    fields["route"] = route
+    fields["status"] = status
+    fields["duration_ms"] = round(elapsed * 1000, 2)
+    fields["request_id"] = request_id
+    logger.handle(record)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
     """The client's X-Request-ID when it is a sane token, else None."""
-    for key, value in scope.get("headers", []):
-        if key == REQUEST_ID_HEADER.encode():
+    for key, value in scope.get("headers", ()):
+        if key == _REQUEST_ID_KEY:
             candidate = value.decode("latin-1")
             return candidate if _SAFE_REQUEST_ID.match(candidate) else None
     return None
