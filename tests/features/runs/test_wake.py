@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import DeploymentSettings, ModelSettings
 from app.factory import create_app
 from src.features.runs import wakeup
 from src.storage import Store
 from tests.conftest import clear_tables, make_settings
+from tests.features.deployments.conftest import FAKE_COMMAND, port_range
 from tests.features.runs.conftest import ALICE, TERMINAL, host_path, start_run, wait_for_status
 from tests.support.server import PROJECT_ROOT
 from tests.support.training import COMMAND, training_settings
@@ -53,6 +55,32 @@ def test_a_cancel_reaches_a_running_run_before_the_engine_interval(runs_client) 
     while not exit_code.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert exit_code.exists()
+
+
+def test_a_run_waiting_for_a_gpu_starts_when_a_deployment_frees_it(
+    app_factory, training_dir: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    (models / "tiny").mkdir(parents=True)
+    (models / "tiny" / "config.json").write_text("{}")
+    client = app_factory(
+        training=training_settings(training_dir, gpus=["0"], monitor_interval=LONG_INTERVAL),
+        models=ModelSettings(model_roots=[models]),
+        deployments=DeploymentSettings(
+            deploy_command=FAKE_COMMAND, deploy_ports=port_range(), deploy_health_interval=0.2
+        ),
+    )
+    project = {"name": "demo", "dataset_name": "data/train.jsonl", "training_yaml_name": "configs/sft.yaml"}
+    assert client.post("/projects", json=project, headers=ALICE).status_code == 201
+    deployment = client.post("/deployments", json={"model_path": "tiny", "gpu_count": 1}, headers=ALICE)
+    assert deployment.status_code == 201, deployment.text
+    run = start_run(client, {"gpus": 1, "env": {"FAKE_STEPS": "1"}})
+    time.sleep(0.5)
+    assert client.get(f"/runs/{run['id']}", headers=ALICE).json()["status"] == "pending"
+    stopped = client.delete(f"/deployments/{deployment.json()['id']}?force=true", headers=ALICE)
+    assert stopped.status_code == 200, stopped.text
+    started = wait_for_status(client, run["id"], {"running", *TERMINAL}, timeout=PROMPTLY)
+    assert started["status"] == "running" and started["gpu_ids"] == ["0"]
 
 
 def test_subscribers_wake_on_commit_and_not_on_rollback(store: Store) -> None:
