@@ -161,7 +161,7 @@ def _arrived_on_loopback(request: Request) -> bool:
         return True  # not a TCP socket (a unix socket, or an in-process test client)
 
 
-def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     principal.require_admin()
     return principal
 
@@ -182,8 +182,17 @@ def _client_host(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-StoreDep = Annotated[Store, Depends(get_store)]
+async def _settings_dependency(request: Request) -> Settings:
+    # async: FastAPI would hand a plain function to a worker thread, for an attribute read
+    return get_settings_dep(request)
+
+
+async def _store_dependency(request: Request) -> Store:
+    return get_store(request)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings_dependency)]
+StoreDep = Annotated[Store, Depends(_store_dependency)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -16,7 +16,7 @@ KeyId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/me", response_model=WhoAmI)
-def whoami(principal: PrincipalDep, settings: SettingsDep) -> WhoAmI:
+async def whoami(principal: PrincipalDep, settings: SettingsDep) -> WhoAmI:  # async: no I/O, no worker thread
     """The owner and role of the key in use."""
     return WhoAmI(owner=principal.owner, role=principal.role, auth=settings.auth.mode)
 
