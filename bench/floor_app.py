@@ -1,8 +1,8 @@
 """The framework floor for bench/api_throughput.py: a bare FastAPI app with the service's GET routes.
 
 Each route returns a JSON body captured from the real service (the same shapes and
-sizes), from a plain `def` handler like the service's, with no database, auth or
-middleware, served by uvicorn with the settings `app/server.py` uses.
+sizes) from an `async def` handler that FastAPI serialises, with no database, auth,
+middleware or worker-thread hop, served by uvicorn with the settings `app/server.py` uses.
 
     .venv/bin/python -m bench.floor_app BODIES.json PORT
 """
@@ -39,7 +39,7 @@ def build_app(bodies: dict[str, Any]) -> FastAPI:
 
 
 def _handler(body: Any) -> Any:
-    def handler() -> Any:
+    async def handler() -> Any:
         return body
 
     return handler
