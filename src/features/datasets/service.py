@@ -40,6 +40,7 @@ from src.models.errors import Conflict, Invalid, NotFound, TooLarge
 from src.models.runs import ACTIVE_STATUSES
 from src.storage import Store
 from src.storage.paging import keyset_page
+from src.storage.scoping import ensure_owned, get_owned, may_see, owned
 from src.storage.tables import Dataset, DatasetFile, Run, TrainConfig
 from src.utils.files import replace_durably
 from src.utils.ids import new_uuid7
@@ -92,10 +93,7 @@ def _linkable_config(session: Session, *, config_id: str, principal: Principal) 
 
 def get(session: Session, *, dataset_id: str, principal: Principal) -> Dataset:
     """The dataset, or 404 when it does not exist or belongs to another owner."""
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None or (principal.owner_scope is not None and dataset.owner != principal.owner_scope):
-        raise NotFound(f"dataset {dataset_id!r} not found", param="dataset_id")
-    return dataset
+    return get_owned(session, Dataset, dataset_id, principal, what="dataset", param="dataset_id")
 
 
 def list_page(
@@ -108,9 +106,7 @@ def list_page(
     name: str | None = None,
 ) -> tuple[list[Dataset], bool]:
     """Newest first, by keyset on the time-ordered id; returns (datasets, has_more)."""
-    stmt = select(Dataset)
-    if principal.owner_scope is not None:
-        stmt = stmt.where(Dataset.owner == principal.owner_scope)
+    stmt = owned(select(Dataset), Dataset, principal)
     if status is not None:
         stmt = stmt.where(Dataset.status == status.value)
     if name is not None:
@@ -412,12 +408,16 @@ def discard(session: Session, *, dataset_id: str, files: DatasetFiles) -> None:
 def abort_upload(session: Session, *, upload_id: str, principal: Principal, registry: UploadRegistry) -> None:
     """Stop an upload in flight; a finished one is a 409 that names the route removing its file."""
     in_flight = registry.get(upload_id)
-    if in_flight is not None and principal.owner_scope in (None, in_flight.owner):
+    if in_flight is not None and may_see(principal, in_flight.owner):
         in_flight.cancelled.set()
         return
-    row = session.get(DatasetFile, upload_id)
-    if row is None or (principal.owner_scope is not None and row.dataset.owner != principal.owner_scope):
-        raise NotFound(f"upload {upload_id!r} not found", param="upload_id")
+    row = ensure_owned(
+        session.get(DatasetFile, upload_id),
+        principal,
+        what=f"upload {upload_id!r}",
+        param="upload_id",
+        owner_of=lambda upload: upload.dataset.owner,
+    )
     raise Conflict(
         f"upload {upload_id!r} is complete, there is nothing to abort; remove its file with "
         f"DELETE /v1/datasets/{row.dataset_id}/files/{upload_id}",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
@@ -38,6 +38,7 @@ from src.models.deid import (
 )
 from src.models.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from src.storage import Store
+from src.storage.scoping import get_owned, owned
 from src.storage.tables import Dataset, DeidJob, DeidPolicy
 from src.storage.types import utcnow
 from src.utils.ids import new_uuid7
@@ -74,19 +75,14 @@ def ensure_default_policy(session: Session) -> None:
 
 def list_policies(session: Session, *, principal: Principal) -> list[DeidPolicy]:
     """The default policy and the caller's own (an admin sees every owner's)."""
-    stmt = select(DeidPolicy).order_by(DeidPolicy.created_at, DeidPolicy.id)
-    if principal.owner_scope is not None:
-        stmt = stmt.where(or_(DeidPolicy.owner.is_(None), DeidPolicy.owner == principal.owner_scope))
-    return list(session.scalars(stmt))
+    stmt = owned(select(DeidPolicy), DeidPolicy, principal, shared_when_null=True)
+    return list(session.scalars(stmt.order_by(DeidPolicy.created_at, DeidPolicy.id)))
 
 
 def get_policy(session: Session, *, policy_id: str, principal: Principal) -> DeidPolicy:
-    policy = session.get(DeidPolicy, policy_id)
-    visible = policy is not None and (policy.owner is None or principal.owner_scope in (None, policy.owner))
-    if not visible:
-        raise NotFound(f"policy {policy_id!r} not found", param="policy_id")
-    assert policy is not None
-    return policy
+    return get_owned(
+        session, DeidPolicy, policy_id, principal, what="policy", param="policy_id", shared_when_null=True
+    )
 
 
 def create_policy(session: Session, *, principal: Principal, data: DeidPolicyWrite) -> DeidPolicy:
@@ -292,10 +288,7 @@ def start_job(
 
 
 def get_job(session: Session, *, job_id: str, principal: Principal) -> DeidJob:
-    job = session.get(DeidJob, job_id)
-    if job is None or principal.owner_scope not in (None, job.owner):
-        raise NotFound(f"de-identification job {job_id!r} not found", param="job_id")
-    return job
+    return get_owned(session, DeidJob, job_id, principal, what="de-identification job", param="job_id")
 
 
 def unfinished_jobs(store: Store) -> list[str]:

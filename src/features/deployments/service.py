@@ -34,6 +34,7 @@ from src.models.deployments import (
 )
 from src.models.errors import Conflict, Invalid, NotFound
 from src.models.runs import RunStatus
+from src.storage.scoping import get_owned, owned
 from src.storage.tables import Deployment, PortLease
 from src.storage.types import utcnow
 from src.utils import processes
@@ -314,12 +315,7 @@ def restart_request(deployment: Deployment) -> DeploymentCreate:
 
 
 def get(session: Session, *, deployment_id: str, principal: Principal) -> Deployment:
-    deployment = session.get(Deployment, deployment_id)
-    if deployment is None or (
-        principal.owner_scope is not None and deployment.owner != principal.owner_scope
-    ):
-        raise NotFound(f"deployment {deployment_id!r} not found", param="deployment_id")
-    return deployment
+    return get_owned(session, Deployment, deployment_id, principal, what="deployment", param="deployment_id")
 
 
 def list_all(
@@ -331,9 +327,7 @@ def list_all(
     tag: str | None,
     status: DeploymentStatus | None,
 ) -> list[Deployment]:
-    stmt = select(Deployment).order_by(Deployment.created_at.desc())
-    if principal.owner_scope is not None:
-        stmt = stmt.where(Deployment.owner == principal.owner_scope)
+    stmt = owned(select(Deployment), Deployment, principal).order_by(Deployment.created_at.desc())
     if status is not None:
         stmt = stmt.where(Deployment.status == status.value)
     rows = list(session.scalars(stmt))

@@ -12,6 +12,7 @@ from src.models.errors import Conflict, Forbidden, Invalid, NotFound
 from src.models.projects import ProjectCreate, ProjectDetail, ProjectStatus, ProjectUpdate, RunCounts
 from src.models.runs import RunStatus
 from src.storage.paging import keyset_page
+from src.storage.scoping import owned
 from src.storage.tables import Project, ProjectTag, Run
 
 
@@ -47,10 +48,7 @@ def _name_taken(name: str) -> Conflict:
 
 def get(session: Session, *, name: str, principal: Principal) -> Project:
     """The project with this name, or 404 if it does not exist or belongs to someone else."""
-    stmt = select(Project).where(Project.name == name)
-    if principal.owner_scope is not None:
-        stmt = stmt.where(Project.owner == principal.owner_scope)
-    project = session.scalar(stmt)
+    project = session.scalar(owned(select(Project).where(Project.name == name), Project, principal))
     if project is None:
         raise NotFound(f"project {name!r} not found", param="name")
     return project
@@ -72,8 +70,7 @@ def list_page(
     stmt = select(Project)
     if tag is not None:
         stmt = stmt.join(ProjectTag, ProjectTag.project_id == Project.id).where(ProjectTag.tag == tag)
-    if principal.owner_scope is not None:
-        stmt = stmt.where(Project.owner == principal.owner_scope)
+    stmt = owned(stmt, Project, principal)
     if owner is not None:
         stmt = stmt.where(Project.owner == owner)
     if status is not None:

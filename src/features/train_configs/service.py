@@ -14,6 +14,7 @@ from src.features.train_configs.yaml_checks import YamlRejected, load_training_y
 from src.models.errors import Invalid, NotFound, TooLarge
 from src.models.train_configs import SlotMetadata, TrainConfigRead
 from src.storage.paging import keyset_page
+from src.storage.scoping import get_owned, owned
 from src.storage.tables import TrainConfig
 from src.utils.files import write_file_atomic
 from src.utils.ids import new_uuid7
@@ -109,10 +110,7 @@ def create(
 
 def get(session: Session, *, config_id: str, principal: Principal) -> TrainConfig:
     """The config, or 404 when it does not exist or belongs to another owner."""
-    config = session.get(TrainConfig, config_id)
-    if config is None or (principal.owner_scope is not None and config.owner != principal.owner_scope):
-        raise NotFound(f"training config {config_id!r} not found", param="config_id")
-    return config
+    return get_owned(session, TrainConfig, config_id, principal, what="training config", param="config_id")
 
 
 def get_slot(session: Session, *, principal: Principal, missing_ok: bool = False) -> TrainConfig | None:
@@ -129,9 +127,7 @@ def list_page(
     session: Session, *, principal: Principal, limit: int, after: str | None = None
 ) -> tuple[list[TrainConfig], bool]:
     """Newest first, by keyset on the time-ordered id."""
-    stmt = select(TrainConfig)
-    if principal.owner_scope is not None:
-        stmt = stmt.where(TrainConfig.owner == principal.owner_scope)
+    stmt = owned(select(TrainConfig), TrainConfig, principal)
     if after is not None:
         try:
             get(session, config_id=after, principal=principal)
