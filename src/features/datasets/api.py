@@ -14,7 +14,7 @@ from src.features.datasets.dependencies import (
     BackgroundDep,
     DatasetDep,
     DatasetFilesDep,
-    DatasetId,
+    DatasetToChangeDep,
     RegistryDep,
 )
 from src.models.common import Message, ObjectId
@@ -67,28 +67,23 @@ def get_dataset(dataset: DatasetDep, registry: RegistryDep) -> DatasetRecord:
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetRecord)
 def update_dataset(
-    dataset_id: DatasetId,
+    dataset: DatasetToChangeDep,
     body: DatasetUpdate,
     session: SessionDep,
     principal: PrincipalDep,
     registry: RegistryDep,
 ) -> DatasetRecord:
     """Rename, describe, or link/unlink a training config."""
-    dataset = service.get(session, dataset_id=dataset_id, principal=principal)
     service.update(session, dataset=dataset, data=body, principal=principal)
     return service.to_record(dataset, registry=registry)
 
 
 @router.delete("/datasets/{dataset_id}", response_model=Message)
 def delete_dataset(
-    dataset_id: DatasetId,
-    session: SessionDep,
-    principal: PrincipalDep,
-    files: DatasetFilesDep,
-    registry: RegistryDep,
+    dataset: DatasetToChangeDep, session: SessionDep, files: DatasetFilesDep, registry: RegistryDep
 ) -> Message:
     """Delete a dataset and its files; refused while an unfinished run uses it."""
-    dataset = service.get(session, dataset_id=dataset_id, principal=principal)
+    dataset_id = dataset.id
     service.delete(session, dataset=dataset, files=files, registry=registry)
     return Message(detail=f"dataset {dataset_id!r} deleted")
 
@@ -159,16 +154,11 @@ def preview_dataset(
 
 @router.delete("/datasets/{dataset_id}/files/{upload_id}", response_model=Message)
 def delete_dataset_file(
-    dataset_id: DatasetId,
-    upload_id: UploadId,
-    session: SessionDep,
-    principal: PrincipalDep,
-    files: DatasetFilesDep,
+    dataset: DatasetToChangeDep, upload_id: UploadId, session: SessionDep, files: DatasetFilesDep
 ) -> Message:
     """Remove one uploaded file from a dataset; the dataset's status is worked out again."""
-    dataset = service.get(session, dataset_id=dataset_id, principal=principal)
     service.remove_file(session, dataset=dataset, upload_id=upload_id, files=files)
-    return Message(detail=f"file {upload_id!r} removed from dataset {dataset_id!r}")
+    return Message(detail=f"file {upload_id!r} removed from dataset {dataset.id!r}")
 
 
 @router.delete("/uploads/{upload_id}", response_model=UploadAborted, responses=error_responses(409))

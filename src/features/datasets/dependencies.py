@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from app.background import BackgroundWorkers
-from app.deps import PrincipalDep, ReadSessionDep
+from app.deps import PrincipalDep, ReadSessionDep, SessionDep
 from src.features.datasets import service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
 from src.models.common import ObjectId
@@ -39,6 +39,11 @@ def load_dataset(dataset_id: DatasetId, session: ReadSessionDep, principal: Prin
     return service.get(session, dataset_id=dataset_id, principal=principal)
 
 
+def load_dataset_to_change(dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep) -> Dataset:
+    """The dataset, through the request's write session (the handler's `SessionDep` is the same one)."""
+    return service.get(session, dataset_id=dataset_id, principal=principal)
+
+
 def get_registry(request: Request) -> UploadRegistry:
     return request.app.state.uploads
 
@@ -52,6 +57,7 @@ def get_background(request: Request) -> BackgroundWorkers:
 
 
 DatasetDep = Annotated[Dataset, Depends(load_dataset)]
+DatasetToChangeDep = Annotated[Dataset, Depends(load_dataset_to_change)]
 RegistryDep = Annotated[UploadRegistry, Depends(get_registry)]
 DatasetFilesDep = Annotated[DatasetFiles, Depends(get_dataset_files)]
 BackgroundDep = Annotated[BackgroundWorkers, Depends(get_background)]

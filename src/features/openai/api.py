@@ -17,7 +17,13 @@ from src.features.datasets.dependencies import (
 from src.features.openai import service
 from src.features.tunings import results
 from src.features.tunings import service as tunings_service
-from src.features.tunings.dependencies import IdempotencyKey, JobDep, JobId, LimitTunings, SetupDep
+from src.features.tunings.dependencies import (
+    IdempotencyKey,
+    JobDep,
+    JobToChangeDep,
+    LimitTunings,
+    SetupDep,
+)
 from src.models.common import UUID_PATTERN, ObjectId
 from src.models.errors import error_responses
 from src.models.openai import (
@@ -193,9 +199,8 @@ def get_fine_tuning_job(job: JobDep, session: ReadSessionDep) -> OpenAIJob:
 
 
 @jobs_router.post("/{job_id}/cancel", response_model=OpenAIJob, dependencies=[LimitTunings])
-def cancel_fine_tuning_job(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> OpenAIJob:
+def cancel_fine_tuning_job(job: JobToChangeDep, session: SessionDep) -> OpenAIJob:
     """Cancel a job; a finished one is a 400."""
-    job = tunings_service.get(session, job_id=job_id, principal=principal)
     return service.to_openai_job(session, job=tunings_service.cancel(session, job=job))
 
 

@@ -50,8 +50,14 @@ def load_run(run_id: Annotated[RunId, Path()], session: ReadSessionDep, principa
     return service.get(session, run_id=run_id, principal=principal)
 
 
+def load_run_to_change(run_id: Annotated[RunId, Path()], session: SessionDep, principal: PrincipalDep) -> Run:
+    """The run, loaded through the request's write session (the handler's `SessionDep` is the same one)."""
+    return service.get(session, run_id=run_id, principal=principal)
+
+
 LayoutDep = Annotated[TrainingLayout, Depends(get_layout)]
 RunDep = Annotated[Run, Depends(load_run)]
+RunToChangeDep = Annotated[Run, Depends(load_run_to_change)]
 
 
 @router.post("/projects/{name}/runs", status_code=status.HTTP_201_CREATED, response_model=RunRead)
@@ -90,7 +96,7 @@ def list_runs(
     project = projects_service.get(session, name=name, principal=principal)
     runs, has_more = service.list_page(session, project=project, limit=limit, after=after, status=status)
     return RunPage(
-        data=[service.to_read(session, run=r, principal=principal, layout=layout) for r in runs],
+        data=service.to_reads(session, runs=runs, principal=principal, layout=layout),
         has_more=has_more,
     )
 
@@ -103,10 +109,10 @@ def get_run(run: RunDep, session: ReadSessionDep, principal: PrincipalDep, layou
 
 @router.post("/runs/{run_id}/cancel", response_model=RunRead)
 def cancel_run(
-    run_id: Annotated[RunId, Path()], session: SessionDep, principal: PrincipalDep, layout: LayoutDep
+    run: RunToChangeDep, session: SessionDep, principal: PrincipalDep, layout: LayoutDep
 ) -> RunRead:
     """Cancel a pending run, or stop a running one (TERM, then KILL after the grace period)."""
-    run = service.cancel(session, run=service.get(session, run_id=run_id, principal=principal))
+    run = service.cancel(session, run=run)
     return service.to_read(session, run=run, principal=principal, layout=layout)
 
 
@@ -124,11 +130,8 @@ def read_run_logs(
 
 
 @router.post("/runs/{run_id}/logs", status_code=status.HTTP_201_CREATED, response_model=LogPage)
-def append_run_log(
-    run_id: Annotated[RunId, Path()], body: LogLineCreate, session: SessionDep, principal: PrincipalDep
-) -> LogPage:
+def append_run_log(run: RunToChangeDep, body: LogLineCreate, session: SessionDep) -> LogPage:
     """Append a line (with tags) to a run's log."""
-    run = service.get(session, run_id=run_id, principal=principal)
     seq = service.append_log_lines(session, run=run, lines=[body.line], source="api", tags=body.tags)
     return service.read_logs(session, run=run, after=seq - 1, limit=1)
 
@@ -230,14 +233,12 @@ def download_run_artifact(
 
 @router.post("/runs/{run_id}/artifacts/{artifact_id}/tags", response_model=ArtifactRead)
 def tag_run_artifact(
-    run_id: Annotated[RunId, Path()],
+    run: RunToChangeDep,
     artifact_id: Annotated[ObjectId, Path()],
     body: ArtifactTags,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> ArtifactRead:
     """Add tags to an artifact (for example `best` or `deploy`)."""
-    run = service.get(session, run_id=run_id, principal=principal)
     return ArtifactRead.model_validate(
         service.tag_artifact(session, run=run, artifact_id=artifact_id, tags=body.tags)
     )

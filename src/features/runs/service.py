@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from src.features.auth.service import Principal
 from src.features.datasets import service as datasets_service
@@ -42,6 +42,7 @@ from src.models.runs import (
     RunStatus,
 )
 from src.storage.paging import keyset_page
+from src.storage.scoping import get_owned
 from src.storage.tables import Dataset, Project, Run, RunArtifact, RunLog, RunMetric, TrainConfig
 from src.utils.child_env import EnvRefused, check_user_env, is_secret_name, masked_env
 from src.utils.ids import new_uuid7
@@ -321,10 +322,7 @@ def _stage_config(
 
 def get(session: Session, *, run_id: str, principal: Principal) -> Run:
     """The run, or 404 when it does not exist or belongs to another owner."""
-    run = session.get(Run, run_id)
-    if run is None or (principal.owner_scope is not None and run.owner != principal.owner_scope):
-        raise NotFound(f"run {run_id!r} not found", param="run_id")
-    return run
+    return get_owned(session, Run, run_id, principal, what="run", param="run_id")
 
 
 def list_page(
@@ -349,12 +347,25 @@ def list_page(
 
 def queue_position(session: Session, *, run: Run) -> int | None:
     """1 for the next run to start; None once the run has left the queue."""
-    if run.status != RunStatus.pending.value:
-        return None
-    ahead = session.scalar(
-        select(func.count()).select_from(Run).where(Run.status == RunStatus.pending.value, Run.id < run.id)
+    return queue_positions(session, runs=[run])[run.id]
+
+
+def queue_positions(session: Session, *, runs: list[Run]) -> dict[str, int | None]:
+    """Each run's place in the queue (see `queue_position`), in one query whatever the number of runs."""
+    positions: dict[str, int | None] = {run.id: None for run in runs}
+    pending = [run.id for run in runs if run.status == RunStatus.pending.value]
+    if not pending:
+        return positions
+    ahead = aliased(Run)
+    count_ahead = (
+        select(func.count())
+        .select_from(ahead)
+        .where(ahead.status == RunStatus.pending.value, ahead.id < Run.id)
+        .scalar_subquery()
     )
-    return (ahead or 0) + 1
+    for run_id, count in session.execute(select(Run.id, count_ahead).where(Run.id.in_(pending))):
+        positions[run_id] = (count or 0) + 1
+    return positions
 
 
 def _host_paths_hidden(value: str, *, host_root: str) -> str:
@@ -366,9 +377,25 @@ def _host_paths_hidden(value: str, *, host_root: str) -> str:
 
 def to_read(session: Session, *, run: Run, principal: Principal, layout: TrainingLayout) -> RunRead:
     """The run as `principal` may see it: a user key gets paths relative to the training directory."""
+    return to_reads(session, runs=[run], principal=principal, layout=layout)[0]
+
+
+def to_reads(
+    session: Session, *, runs: list[Run], principal: Principal, layout: TrainingLayout
+) -> list[RunRead]:
+    """`to_read` for a page of runs, in a fixed number of queries whatever its size."""
+    positions = queue_positions(session, runs=runs)
+    return [
+        _run_read(run, queue_position=positions[run.id], principal=principal, layout=layout) for run in runs
+    ]
+
+
+def _run_read(
+    run: Run, *, queue_position: int | None, principal: Principal, layout: TrainingLayout
+) -> RunRead:
     hide = (
         (lambda value: _host_paths_hidden(value, host_root=str(layout.training_dir.resolve())))
-        if principal.owner_scope is not None
+        if not principal.is_admin
         else (lambda value: value)
     )
     error = None
@@ -399,7 +426,7 @@ def to_read(session: Session, *, run: Run, principal: Principal, layout: Trainin
         command=[hide(element) for element in run.command],
         workspace=hide(run.workspace) if run.workspace else None,
         output_dir=hide(run.output_dir) if run.output_dir else None,
-        queue_position=queue_position(session, run=run),
+        queue_position=queue_position,
         pending_reason=run.pending_reason,
         error=error,
         created_at=run.created_at,

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Query, status
 
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep
 from src.features.tunings import service
-from src.features.tunings.dependencies import IdempotencyKey, JobDep, JobId, LimitTunings, SetupDep
+from src.features.tunings.dependencies import (
+    IdempotencyKey,
+    JobDep,
+    JobToChangeDep,
+    LimitTunings,
+    SetupDep,
+)
 from src.models.errors import error_responses
 from src.models.runs import MetricPoint, MetricSeries, RunStatus
 from src.models.tunings import DeletedObject, TuningCreate, TuningJobList, TuningJobRead
@@ -52,20 +58,20 @@ def list_tunings(
 ) -> TuningJobList:
     """Jobs, newest first, with cursor pagination."""
     jobs, has_more = service.list_page(session, principal=principal, limit=limit, after=after, status=status)
-    return TuningJobList(data=[service.to_read(session, job=j) for j in jobs], has_more=has_more)
+    return TuningJobList(data=service.to_reads(session, jobs=jobs), has_more=has_more)
 
 
 @router.post("/tunings.cancel/{job_id}", response_model=TuningJobRead, dependencies=[LimitTunings])
-def cancel_tuning(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> TuningJobRead:
+def cancel_tuning(job: JobToChangeDep, session: SessionDep) -> TuningJobRead:
     """Cancel a job; a finished job is a 400."""
-    job = service.cancel(session, job=service.get(session, job_id=job_id, principal=principal))
+    job = service.cancel(session, job=job)
     return service.to_read(session, job=job)
 
 
 @router.delete("/tunings.cancel/{job_id}", response_model=TuningJobRead, dependencies=[LimitTunings])
-def cancel_tuning_by_delete(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> TuningJobRead:
+def cancel_tuning_by_delete(job: JobToChangeDep, session: SessionDep) -> TuningJobRead:
     """The same cancel, as DELETE (the seed shows both)."""
-    return cancel_tuning(job_id, session, principal)
+    return cancel_tuning(job, session)
 
 
 @router.get("/tunings.metrics/{job_id}", response_model=MetricSeries, dependencies=[LimitTunings])
@@ -76,7 +82,8 @@ def tuning_metrics(job: JobDep, session: ReadSessionDep) -> MetricSeries:
 
 
 @router.delete("/tunings.delete/{job_id}", response_model=DeletedObject, dependencies=[LimitTunings])
-def delete_tuning(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> DeletedObject:
+def delete_tuning(job: JobToChangeDep, session: SessionDep) -> DeletedObject:
     """Delete a finished job with its run and files."""
-    service.delete(session, job=service.get(session, job_id=job_id, principal=principal))
+    job_id = job.id
+    service.delete(session, job=job)
     return DeletedObject(id=job_id, object="tuning.job")

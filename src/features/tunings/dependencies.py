@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 
-from app.deps import PrincipalDep, ReadSessionDep, rate_limited
+from app.deps import PrincipalDep, ReadSessionDep, SessionDep, rate_limited
 from src.features.tunings import service
 from src.features.tunings.service import TuningSetup
 from src.models.errors import NotFound
@@ -42,5 +42,11 @@ def load_job(job_id: JobId, session: ReadSessionDep, principal: PrincipalDep) ->
     return service.get(session, job_id=job_id, principal=principal)
 
 
+def load_job_to_change(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> TuningJob:
+    """The job, loaded through the request's write session (the handler's `SessionDep` is the same one)."""
+    return service.get(session, job_id=job_id, principal=principal)
+
+
 SetupDep = Annotated[TuningSetup, Depends(get_setup)]
 JobDep = Annotated[TuningJob, Depends(load_job)]
+JobToChangeDep = Annotated[TuningJob, Depends(load_job_to_change)]

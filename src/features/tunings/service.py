@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,10 +23,11 @@ from src.features.runs.artifacts import is_checkpoint
 from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs import service as train_configs_service
 from src.features.train_configs.service import ConfigFiles
-from src.models.errors import Conflict, Invalid, NotFound
+from src.models.errors import Conflict, Invalid
 from src.models.projects import ProjectStatus
 from src.models.runs import Executor, RunCreate, RunStatus
 from src.models.tunings import Hyperparameters, TuningCreate, TuningError, TuningJobRead, TuningMetrics
+from src.storage.scoping import get_owned, owned
 from src.storage.tables import Project, Run, RunArtifact, RunMetric, TuningJob
 from src.storage.types import utcnow
 
@@ -222,19 +223,15 @@ def _by_idempotency_key(session: Session, *, owner: str, key: str) -> TuningJob 
 
 
 def get(session: Session, *, job_id: str, principal: Principal) -> TuningJob:
-    job = session.get(TuningJob, job_id)
-    if job is None or (principal.owner_scope is not None and job.owner != principal.owner_scope):
-        raise NotFound(f"tuning job {job_id!r} not found", param="id")
-    return job
+    return get_owned(session, TuningJob, job_id, principal, what="tuning job", param="id")
 
 
 def list_page(
     session: Session, *, principal: Principal, limit: int, after: str | None, status: RunStatus | None = None
 ) -> tuple[list[TuningJob], bool]:
     """Newest first; `after` is the id of the last job seen."""
-    stmt = select(TuningJob).order_by(TuningJob.created_at.desc(), TuningJob.id.desc()).limit(limit + 1)
-    if principal.owner_scope is not None:
-        stmt = stmt.where(TuningJob.owner == principal.owner_scope)
+    stmt = owned(select(TuningJob), TuningJob, principal)
+    stmt = stmt.order_by(TuningJob.created_at.desc(), TuningJob.id.desc()).limit(limit + 1)
     if status is not None:
         stmt = stmt.join(Run, Run.id == TuningJob.run_id).where(Run.status == status.value)
     if after is not None:
@@ -279,22 +276,50 @@ def final_artifacts(session: Session, *, job: TuningJob) -> list[RunArtifact]:
     return [a for a in runs_service.artifacts(session, run=job.run) if not is_checkpoint(a.path)]
 
 
-def result_files(session: Session, *, job: TuningJob) -> list[str]:
-    return [a.path for a in final_artifacts(session, job=job)]
-
-
 def checkpoints(session: Session, *, job: TuningJob) -> list[RunArtifact]:
     return [a for a in runs_service.artifacts(session, run=job.run) if is_checkpoint(a.path)]
 
 
-def latest_metrics(session: Session, *, job: TuningJob) -> TuningMetrics | None:
+def latest_losses(session: Session, *, run_ids: list[str]) -> dict[str, tuple[float | None, float | None]]:
+    """Each run's last training loss and last eval loss, in `runs_service.metrics` order: two queries."""
+    losses: dict[str, tuple[float | None, float | None]] = {}
+    if not run_ids:
+        return losses
+    # the reverse of runs_service.metrics' order: points without a step count as the newest
+    newest_first = (RunMetric.step.desc().nulls_first(), RunMetric.id.desc())
+    for slot, column in enumerate((RunMetric.loss, RunMetric.eval_loss)):
+        rank = func.row_number().over(partition_by=RunMetric.run_id, order_by=newest_first)
+        ranked = (
+            select(RunMetric.run_id, column.label("value"), rank.label("rank"))
+            .where(RunMetric.run_id.in_(run_ids), column.is_not(None))
+            .subquery()
+        )
+        newest = select(ranked.c.run_id, ranked.c.value).where(ranked.c.rank == 1)
+        for run_id, value in session.execute(newest):
+            pair = list(losses.get(run_id, (None, None)))
+            pair[slot] = value
+            losses[run_id] = (pair[0], pair[1])
+    return losses
+
+
+def result_paths(session: Session, *, run_ids: list[str]) -> dict[str, list[str]]:
+    """Each run's final files (see `final_artifacts`), by path, in one query."""
+    paths: dict[str, list[str]] = {run_id: [] for run_id in run_ids}
+    if not run_ids:
+        return paths
+    stmt = select(RunArtifact.run_id, RunArtifact.path).where(RunArtifact.run_id.in_(run_ids))
+    for run_id, path in session.execute(stmt.order_by(RunArtifact.path)):
+        if not is_checkpoint(path):
+            paths[run_id].append(path)
+    return paths
+
+
+def _metrics(job: TuningJob, *, losses: tuple[float | None, float | None] | None) -> TuningMetrics | None:
     """None until the first training metrics with a loss arrive."""
     run = job.run
-    points = [p for p in metric_points(session, job=job) if p.loss is not None or p.eval_loss is not None]
-    if not points and run.status != RunStatus.succeeded.value:
+    if losses is None and run.status != RunStatus.succeeded.value:
         return None
-    train = next((p.loss for p in reversed(points) if p.loss is not None), None)
-    evaluation = next((p.eval_loss for p in reversed(points) if p.eval_loss is not None), None)
+    train, evaluation = losses or (None, None)
     return TuningMetrics(
         train_loss=train,
         eval_loss=evaluation,
@@ -307,6 +332,29 @@ def latest_metrics(session: Session, *, job: TuningJob) -> TuningMetrics | None:
 
 
 def to_read(session: Session, *, job: TuningJob) -> TuningJobRead:
+    return to_reads(session, jobs=[job])[0]
+
+
+def to_reads(session: Session, *, jobs: list[TuningJob]) -> list[TuningJobRead]:
+    """Jobs as the API shows them, in a fixed number of queries whatever their number."""
+    run_ids = [job.run_id for job in jobs]
+    losses = latest_losses(session, run_ids=run_ids)
+    paths = result_paths(session, run_ids=run_ids)
+    positions = runs_service.queue_positions(session, runs=[job.run for job in jobs])
+    return [
+        _job_read(
+            job,
+            metrics=_metrics(job, losses=losses.get(job.run_id)),
+            result_files=paths[job.run_id],
+            queue_position=positions[job.run_id],
+        )
+        for job in jobs
+    ]
+
+
+def _job_read(
+    job: TuningJob, *, metrics: TuningMetrics | None, result_files: list[str], queue_position: int | None
+) -> TuningJobRead:
     run = job.run
     error = None
     if run.failure_cause is not None and run.status == RunStatus.failed.value:
@@ -324,13 +372,13 @@ def to_read(session: Session, *, job: TuningJob) -> TuningJobRead:
         training_file=job.training_file,
         validation_file=job.validation_file,
         hyperparameters=job.hyperparameters,
-        metrics=latest_metrics(session, job=job),
+        metrics=metrics,
         summary=run.summary,
-        result_files=result_files(session, job=job),
+        result_files=result_files,
         fine_tuned_model=job.fine_tuned_model if run.status == RunStatus.succeeded.value else None,
         error=error,
         duration=duration,
-        queue_position=runs_service.queue_position(session, run=run),
+        queue_position=queue_position,
         run_id=run.id,
     )
 
@@ -340,14 +388,10 @@ def fine_tuned_models(session: Session, *, principal: Principal) -> list[TuningJ
     stmt = (
         select(TuningJob).join(Run, Run.id == TuningJob.run_id).where(Run.status == RunStatus.succeeded.value)
     )
-    if principal.owner_scope is not None:
-        stmt = stmt.where(TuningJob.owner == principal.owner_scope)
-    return list(session.scalars(stmt.order_by(TuningJob.created_at)))
+    return list(session.scalars(owned(stmt, TuningJob, principal).order_by(TuningJob.created_at)))
 
 
 def by_fine_tuned_model(session: Session, *, name: str, principal: Principal) -> TuningJob | None:
     """The caller's job whose model is called `name` (the newest if several), whatever its status."""
-    stmt = select(TuningJob).where(TuningJob.fine_tuned_model == name)
-    if principal.owner_scope is not None:
-        stmt = stmt.where(TuningJob.owner == principal.owner_scope)
+    stmt = owned(select(TuningJob).where(TuningJob.fine_tuned_model == name), TuningJob, principal)
     return session.scalars(stmt.order_by(TuningJob.created_at.desc()).limit(1)).first()
