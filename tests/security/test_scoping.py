@@ -2,8 +2,8 @@
 
 The rows are Alice's, written straight into the store (finished, so no engine picks
 them up); Bob asks for them by id and lists his own. Restarting or removing a
-deployment needs the deployment manager (503 without one); those 404s are in
-tests/features/deployments.
+deployment needs the deployment manager (503 without one), so those two run on an
+app that has one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ BOB = bearer(BOB_KEY)
 
 @pytest.fixture
 def alices_rows(client: TestClient) -> TestClient:
+    _add_alices_rows(client)
+    return client
+
+
+def _add_alices_rows(client: TestClient) -> None:
     with client.app.state.store.session_scope() as session:
         project = tables.Project(name="alices", owner="alice")
         session.add(project)
@@ -91,7 +96,6 @@ def alices_rows(client: TestClient) -> TestClient:
                 status="stopped",
             )
         )
-    return client
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,19 @@ def test_another_owners_id_is_404(alices_rows: TestClient, call: Call) -> None:
     response = alices_rows.request(call.method, call.path, json=call.body, headers=BOB)
     assert response.status_code == 404, response.text
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [Call("POST", "/deployments/dep-a11ce0000001/restart"), Call("DELETE", "/deployments/dep-a11ce0000001")],
+    ids=lambda call: f"{call.method} {call.path}",
+)
+def test_another_owners_deployment_cannot_be_restarted_or_removed(deploy_client, call: Call) -> None:
+    client = deploy_client()
+    _add_alices_rows(client)
+    response = client.request(call.method, call.path, headers=BOB)
+    assert response.status_code == 404, response.text
+    assert client.get("/deployments/dep-a11ce0000001", headers=ALICE).json()["status"] == "stopped"
 
 
 def test_the_owner_still_reaches_its_rows(alices_rows: TestClient) -> None:
