@@ -24,7 +24,7 @@ from src.features.gpus import service as gpus_service
 from src.features.models import service as models_service
 from src.features.models.service import ModelSources
 from src.features.runs import service as runs_service
-from src.features.runs.workspace import TrainingLayout, fill_placeholders
+from src.features.runs.workspace import TrainingLayout
 from src.features.tunings import service as tunings_service
 from src.models.deployments import (
     ACTIVE_DEPLOYMENT_STATUSES,
@@ -38,6 +38,7 @@ from src.storage.scoping import get_owned, owned
 from src.storage.tables import Deployment, PortLease
 from src.storage.types import utcnow
 from src.utils import processes
+from src.utils.argv import fill_placeholders
 from src.utils.child_user import ChildUser
 from src.utils.ports import port_is_free
 

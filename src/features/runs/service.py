@@ -20,8 +20,6 @@ from src.features.runs import state, wakeup
 from src.features.runs.workspace import (
     TrainingLayout,
     create_workspace,
-    default_placeholders,
-    fill_placeholders,
     link_or_copy,
 )
 from src.features.runs.yaml_paths import YamlPathRefused, confine_paths
@@ -44,6 +42,7 @@ from src.models.runs import (
 from src.storage.paging import keyset_page
 from src.storage.scoping import get_owned
 from src.storage.tables import Dataset, Project, Run, RunArtifact, RunLog, RunMetric, TrainConfig
+from src.utils.argv import fill_placeholders, service_placeholders
 from src.utils.child_env import EnvRefused, check_user_env, is_secret_name, masked_env
 from src.utils.ids import new_uuid7
 from src.utils.paths import is_safe_relative_path, resolve_inside
@@ -222,7 +221,7 @@ def create(
         argv = fill_placeholders(
             spec.command_template or layout.command_for(executor),
             {
-                **default_placeholders(),
+                **service_placeholders(),
                 "training_yaml": exec_config,
                 "dataset": exec_dataset,
                 "output_dir": output_exec,

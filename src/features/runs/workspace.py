@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from src.utils.child_env import DEFAULT_ENV_ALLOWLIST
 from src.utils.sealing import Sealer
 from src.utils.trainer import BUNDLED_TRAINER_COMMAND
 
-RECIPES_DIR = Path(__file__).resolve().parents[3] / "recipes"
 # every run's workspace is `runs/<run id>` under the training directory; TrainingLayout
 # is the one place that builds the path, for the host and for the executor
 RUNS_DIR = "runs"
@@ -27,11 +25,6 @@ COMMAND_BY_EXECUTOR = {
     "docker": ["bash", "run_train_full_sft.sh", "{training_yaml}"],
 }
 WORKDIR_BY_EXECUTOR = {"local": ".", "docker": "KTIP_Release_2.1.0/train/llm"}
-
-
-def default_placeholders() -> dict[str, str]:
-    """{python} and {recipes}: this service's interpreter and the bundled trainer's folder."""
-    return {"python": sys.executable, "recipes": str(RECIPES_DIR)}
 
 
 @dataclass(frozen=True)
@@ -108,13 +101,3 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
-
-
-def fill_placeholders(template: list[str], values: dict[str, str]) -> list[str]:
-    """Replace {name} placeholders in each argv element; no shell, no str.format on user text."""
-    argv = []
-    for element in template:
-        for name, value in values.items():
-            element = element.replace("{" + name + "}", value)
-        argv.append(element)
-    return argv

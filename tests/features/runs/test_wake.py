@@ -151,7 +151,7 @@ def test_a_run_created_by_another_process_starts_promptly(
     log = tmp_path / "worker.log"
     with log.open("wb") as output:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "src.features.runs.worker"],
+            [sys.executable, "-m", "app.worker"],
             env=env,
             cwd=training_dir,
             stdout=output,

@@ -33,7 +33,7 @@ def test_worker_process_runs_the_queue(runs_client, training_dir: Path, database
         "TUNING_MONITOR_INTERVAL": "0.1",
         "TUNING_RUN_AS_USER": "",  # see tests/conftest.py
     }
-    worker = subprocess.Popen([sys.executable, "-m", "src.features.runs.worker"], env=env, cwd=training_dir)
+    worker = subprocess.Popen([sys.executable, "-m", "app.worker"], env=env, cwd=training_dir)
     try:
         assert wait_for_status(client, run["id"])["status"] == "succeeded"
     finally:

@@ -1,4 +1,4 @@
-"""Run the scheduler and monitor without the HTTP server: `python -m src.features.runs.worker`.
+"""Run the scheduler and monitor without the HTTP server: `python -m app.worker`.
 
 Use it with `TUNING_SCHEDULER=0` on the API service, or beside it: claiming is
 atomic, so several engines on one database never start a run twice.
