@@ -102,23 +102,33 @@ def _training_file(layout: TrainingLayout, relative: str, *, what: str) -> Path:
 
 
 def _resolve_inputs(
-    session: Session, *, project: Project, principal: Principal, data: RunCreate, layout: TrainingLayout
+    session: Session,
+    *,
+    project: Project,
+    principal: Principal,
+    data: RunCreate,
+    layout: TrainingLayout,
+    dataset_field: str,
 ) -> _Inputs:
     inputs = _Inputs()
     dataset_ref = data.dataset or project.dataset_name
     if not dataset_ref:
-        raise Invalid("no dataset: pass `dataset` or set the project's dataset_name", param="dataset")
+        raise Invalid(
+            f"no dataset: pass `{dataset_field}` or set the project's dataset_name", param=dataset_field
+        )
     inputs.dataset_ref = dataset_ref
     if _is_object_id(dataset_ref) and session.get(Dataset, dataset_ref) is not None:
         try:
             dataset = datasets_service.get(session, dataset_id=dataset_ref, principal=principal)
         except NotFound as exc:
-            raise Invalid(f"dataset {dataset_ref!r} not found", param="dataset") from exc
+            raise Invalid(f"{dataset_field} {dataset_ref!r} not found", param=dataset_field) from exc
         if dataset.status != DatasetStatus.ready.value:
-            raise Invalid(f"dataset {dataset_ref!r} is {dataset.status}, not ready", param="dataset")
+            raise Invalid(
+                f"{dataset_field} {dataset_ref!r} is {dataset.status}, not ready", param=dataset_field
+            )
         inputs.dataset = dataset
     else:
-        inputs.dataset_path = _training_file(layout, dataset_ref, what="dataset")
+        inputs.dataset_path = _training_file(layout, dataset_ref, what=dataset_field)
 
     config_ref = data.train_config or project.training_yaml_name
     if config_ref is None and inputs.dataset is not None and inputs.dataset.train_config_id:
@@ -174,6 +184,8 @@ class RunSpec:
     data: RunCreate
     command_template: list[str] | None = None
     in_workspace: bool = False
+    # the request field that named the dataset, so errors point at it (`training_file` for a job)
+    dataset_field: str = "dataset"
 
 
 def create(
@@ -195,7 +207,14 @@ def create(
     if gpus > len(layout.gpu_ids):
         raise Invalid(f"the run asks for {gpus} GPU(s) but this host has {len(layout.gpu_ids)}", param="gpus")
     _check_env(data.env, allowed=layout.env_allowlist)
-    inputs = _resolve_inputs(session, project=project, principal=spec.principal, data=data, layout=layout)
+    inputs = _resolve_inputs(
+        session,
+        project=project,
+        principal=spec.principal,
+        data=data,
+        layout=layout,
+        dataset_field=spec.dataset_field,
+    )
 
     run_id = new_run_id()
     workspace = layout.host_workspace(run_id)

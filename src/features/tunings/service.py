@@ -165,32 +165,25 @@ def create(
         files=setup.config_files,
         max_bytes=setup.max_yaml_bytes,
     )
-    try:
-        run = runs_service.create(
-            session,
-            spec=runs_service.RunSpec(
-                project=_owner_project(session, principal=principal),
-                principal=principal,
-                data=RunCreate(
-                    dataset=data.training_file,
-                    train_config=config.id,
-                    gpus=data.gpus,
-                    executor=Executor(setup.executor),
-                ),
-                command_template=setup.command,
-                in_workspace=True,
+    run = runs_service.create(
+        session,
+        spec=runs_service.RunSpec(
+            project=_owner_project(session, principal=principal),
+            principal=principal,
+            data=RunCreate(
+                dataset=data.training_file,
+                train_config=config.id,
+                gpus=data.gpus,
+                executor=Executor(setup.executor),
             ),
-            layout=setup.layout,
-            dataset_files=setup.dataset_files,
-            config_files=setup.config_files,
-        )
-    except Invalid as exc:
-        if exc.param != "dataset":
-            raise
-        # the run calls it a dataset; the caller sent a training_file
-        raise Invalid(
-            exc.message.replace("dataset", "training_file", 1), code=exc.code, param="training_file"
-        ) from exc
+            command_template=setup.command,
+            in_workspace=True,
+            dataset_field="training_file",
+        ),
+        layout=setup.layout,
+        dataset_files=setup.dataset_files,
+        config_files=setup.config_files,
+    )
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     job = TuningJob(
         id=job_id,

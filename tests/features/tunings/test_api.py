@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import RateLimitSettings
+from src.storage.tables import TuningJob
 from tests.conftest import BOB_KEY, bearer
 from tests.features.tunings.conftest import ALICE, TINY, chat_jsonl, wait_for_job
 
@@ -249,6 +250,10 @@ def test_quantization_without_cuda_fails_fast_as_launch_error(tuning_client) -> 
     assert openai_job["fine_tuned_model"] is None and openai_job["result_files"] == []
     hex_id = job["id"].removeprefix("job-")
     assert client.get(f"/v1/files/file-{hex_id}-metrics", headers=ALICE).status_code == 404
+    with client.app.state.store.session_scope() as session:
+        name = session.get(TuningJob, job["id"]).fine_tuned_model  # the name it would have had
+    refused = client.post("/deployments", json={"model_path": name, "gpu_count": 0}, headers=ALICE)
+    assert refused.status_code == 400 and "only a succeeded job" in refused.json()["error"]["message"]
 
 
 def test_rate_limit_answers_429_with_retry_after(tuning_client) -> None:
