@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, or_
+from sqlalchemy import Result, Select, bindparam, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from src.models.errors import NotFound
@@ -35,6 +35,28 @@ def owned(stmt: S, model: type[Any], principal: Scoped, *, shared_when_null: boo
     if shared_when_null:
         return stmt.where(or_(owner.is_(None), owner == scope))
     return stmt.where(owner == scope)
+
+
+class OwnedQuery:
+    """A hot read's statement, built once at import and narrowed to a principal when run.
+
+    Building a SQLAlchemy statement costs more than running a small one on SQLite
+    (about 85 µs against 30 µs here), so the reads a dashboard polls build theirs
+    once: one variant for admins (every row) and one for everyone else, whose owner
+    is a bound parameter. The rows it returns are `owned()`'s.
+    """
+
+    def __init__(self, stmt: Select[Any], model: type[Any], *, shared_when_null: bool = False) -> None:
+        owner: InstrumentedAttribute[str | None] = model.owner
+        scope = bindparam("scope_owner")
+        self._every_row = stmt
+        self._owned = stmt.where(or_(owner.is_(None), owner == scope) if shared_when_null else owner == scope)
+
+    def execute(self, session: Session, principal: Scoped, **params: Any) -> Result[Any]:
+        scope = principal.owner_scope
+        if scope is None:
+            return session.execute(self._every_row, params)
+        return session.execute(self._owned, {**params, "scope_owner": scope})
 
 
 def may_see(principal: Scoped, owner: str | None, *, shared_when_null: bool = False) -> bool:

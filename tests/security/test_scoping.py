@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from src.models.errors import NotFound
 from src.storage import tables
-from src.storage.scoping import ensure_owned, get_owned, may_see, owned
+from src.storage.scoping import OwnedQuery, ensure_owned, get_owned, may_see, owned
 from tests.conftest import ALICE_KEY, BOB_KEY, bearer
 
 ALICE = bearer(ALICE_KEY)
@@ -241,6 +241,42 @@ def test_the_helper_scopes_users_and_lets_admins_through() -> None:
     assert caught.value.param == "upload_id"
     with pytest.raises(NotFound):
         ensure_owned(None, admin, what="thing", param="id")
+
+
+def test_a_prebuilt_owned_query_sees_what_owned_sees(store) -> None:
+    """`OwnedQuery` (a hot read's statement built once) narrows exactly as `owned()` does, per principal."""
+    with store.session_scope() as session:
+        session.add_all(
+            [
+                tables.DeidPolicy(
+                    id=f"0000000{i}-0000-4000-8000-000000000000", owner=owner, name=name, secret="0"
+                )
+                for i, (owner, name) in enumerate([(None, "shared"), ("alice", "alices"), ("bob", "bobs")])
+            ]
+        )
+    prebuilt = (
+        select(tables.DeidPolicy.name)
+        .where(tables.DeidPolicy.name.in_(["shared", "alices", "bobs"]))
+        .order_by("name")
+    )
+    for shared in (False, True):
+        query = OwnedQuery(prebuilt, tables.DeidPolicy, shared_when_null=shared)
+        for principal in (_principal("alice"), _principal("bob"), _principal("root", admin=True)):
+            with store.session_scope(read_only=True) as session:
+                seen = session.scalars(owned(prebuilt, tables.DeidPolicy, principal, shared_when_null=shared))
+                assert query.execute(session, principal).scalars().all() == list(seen)
+    with store.session_scope(read_only=True) as session:
+        by_name = prebuilt.where(tables.DeidPolicy.name == bindparam("name"))
+        assert (
+            OwnedQuery(by_name, tables.DeidPolicy).execute(session, _principal("alice"), name="alices").all()
+        )
+        assert (
+            not OwnedQuery(by_name, tables.DeidPolicy)
+            .execute(session, _principal("bob"), name="alices")
+            .all()
+        )
+        shared = OwnedQuery(prebuilt, tables.DeidPolicy, shared_when_null=True)
+        assert shared.execute(session, _principal("alice")).scalars().all() == ["alices", "shared"]
 
 
 def _principal(owner: str, *, admin: bool = False):
