@@ -43,6 +43,11 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     worker_threads: int = Field(default=40, ge=1, description="threads serving sync handlers")
+    read_threads: int = Field(
+        default=4,
+        ge=1,
+        description="reads (GETs through app.deps.Reader) served at once; more threads contend for the GIL",
+    )
     shutdown_timeout: float = Field(default=30.0, ge=0, description="seconds to finish requests on SIGTERM")
     log_level: str = "INFO"
     log_file: Path | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -166,14 +166,14 @@ async def require_admin(principal: Annotated[Principal, Depends(get_principal)])
     return principal
 
 
-def rate_limited(group: str) -> Callable[..., None]:
+def rate_limited(group: str) -> Callable[..., Awaitable[None]]:
     """A dependency that counts the caller's requests against the group's limit."""
 
-    def check(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> None:
+    async def check(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> None:
         identity = (
             f"key:{principal.key_id}" if principal.key_id is not None else f"ip:{_client_host(request)}"
         )
-        request.app.state.rate_limiter.check(group, identity)
+        await request.app.state.rate_limiter.check(group, identity)
 
     return check
 
@@ -191,6 +191,37 @@ async def _store_dependency(request: Request) -> Store:
     return get_store(request)
 
 
+class Reader:
+    """`await read(fn, *args, **kwargs)`: `fn(session, ...)` with a read-only session, in one worker thread.
+
+    A GET handler is `async` and hands its whole read to the reader: the session
+    is opened, used, turned into the response model and closed inside that one
+    thread, so a read costs one hop off the event loop instead of one per sync
+    dependency, handler and response validation. At most `threads` reads run at
+    once: they are short and CPU-bound, and more threads only contend for the GIL
+    (measured in bench/api_throughput.py). Anything that may wait (a follow, a
+    long poll) does not belong here.
+    """
+
+    def __init__(self, store: Store, *, threads: int) -> None:
+        self._store = store
+        self._limiter = anyio.CapacityLimiter(threads)
+
+    async def __call__(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(
+            functools.partial(self._run, fn, *args, **kwargs), limiter=self._limiter
+        )
+
+    def _run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        with self._store.session_scope(read_only=True) as session:
+            return fn(session, *args, **kwargs)
+
+
+async def get_reader(request: Request) -> Reader:
+    return request.app.state.reader
+
+
+ReadDep = Annotated[Reader, Depends(get_reader)]
 SettingsDep = Annotated[Settings, Depends(_settings_dependency)]
 StoreDep = Annotated[Store, Depends(_store_dependency)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

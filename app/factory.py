@@ -19,7 +19,7 @@ from app import __version__
 from app.background import BackgroundWorkers
 from app.bodies import BodyGuardMiddleware
 from app.config import Settings, get_settings
-from app.deps import SessionGate
+from app.deps import Reader, SessionGate
 from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.logging import configure_logging
@@ -93,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(_bootstrap_keys, store, settings)
     app.state.store = store
     app.state.session_gate = SessionGate(settings.session_gate)
+    app.state.reader = Reader(store, threads=settings.server.read_threads)
     app.state.key_cache = key_cache_for(store.engine, ttl=settings.auth.key_cache_seconds)
     app.state.background = BackgroundWorkers()
     app.state.uploads = UploadRegistry()

@@ -1,4 +1,9 @@
-"""Per-key rate limits by route group, with the `limits` library (memory or Redis storage)."""
+"""Per-key rate limits by route group, with the `limits` library (memory or Redis storage).
+
+The check is `async` (limits' asyncio strategies and storages), so a request
+spends no worker thread on it: in memory it never leaves the event loop, and a
+shared Redis is asked with redis-py's asyncio client.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import math
 import time
 
 from limits import parse
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from src.models.errors import RateLimited
 
@@ -18,17 +23,19 @@ class RateLimiter:
     def __init__(
         self, *, storage_uri: str, limits_by_group: dict[str, str], key_prefix: str = "tuning"
     ) -> None:
-        options = {"key_prefix": key_prefix} if storage_uri.startswith(("redis://", "rediss://")) else {}
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
+        options: dict[str, str] = {}
+        if storage_uri.startswith(("redis://", "rediss://")):
+            options = {"key_prefix": key_prefix, "implementation": "redispy"}
+        self._limiter = MovingWindowRateLimiter(storage_from_string(f"async+{storage_uri}", **options))
         self._limits = {group: parse(text) for group, text in limits_by_group.items()}
 
-    def check(self, group: str, identity: str) -> None:
+    async def check(self, group: str, identity: str) -> None:
         limit = self._limits.get(group)
         if limit is None:
             return
-        if self._limiter.hit(limit, group, identity):
+        if await self._limiter.hit(limit, group, identity):
             return
-        reset_at, _remaining = self._limiter.get_window_stats(limit, group, identity)
+        reset_at, _remaining = await self._limiter.get_window_stats(limit, group, identity)
         retry_after = max(1, math.ceil(reset_at - time.time()))
         raise RateLimited(
             f"rate limit of {limit} for {group} reached; retry in {retry_after} s",

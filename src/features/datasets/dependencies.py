@@ -44,15 +44,16 @@ def load_dataset_to_change(dataset_id: DatasetId, session: SessionDep, principal
     return service.get(session, dataset_id=dataset_id, principal=principal)
 
 
-def get_registry(request: Request) -> UploadRegistry:
+# async: FastAPI would run a plain function on a worker thread, for an attribute read
+async def get_registry(request: Request) -> UploadRegistry:
     return request.app.state.uploads
 
 
-def get_dataset_files(request: Request) -> DatasetFiles:
+async def get_dataset_files(request: Request) -> DatasetFiles:
     return request.app.state.dataset_files
 
 
-def get_background(request: Request) -> BackgroundWorkers:
+async def get_background(request: Request) -> BackgroundWorkers:
     return request.app.state.background
 
 

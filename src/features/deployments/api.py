@@ -39,11 +39,12 @@ HOP_HEADERS = {
 }
 
 
-def get_setup(request: Request) -> DeploySetup:
+# async: FastAPI would run a plain function on a worker thread, for an attribute read
+async def get_setup(request: Request) -> DeploySetup:
     return request.app.state.deploy_setup
 
 
-def get_manager(request: Request) -> DeploymentManager:
+async def get_manager(request: Request) -> DeploymentManager:
     manager = request.app.state.deployment_manager
     if manager is None:
         raise Unavailable("deployments are managed by another process here", code="no_manager")

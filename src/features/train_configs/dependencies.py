@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from src.features.train_configs.service import ConfigFiles
 
 
-def get_config_files(request: Request) -> ConfigFiles:
+# async: FastAPI would run a plain function on a worker thread, for an attribute read
+async def get_config_files(request: Request) -> ConfigFiles:
     return request.app.state.config_files
 
 
