@@ -72,11 +72,9 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    # loaded on use; reads fetch the tags of a whole page in one query (projects.service.details)
     tag_rows: Mapped[list[ProjectTag]] = relationship(
-        back_populates="project",
-        cascade="all, delete-orphan",
-        lazy="selectin",
-        order_by="ProjectTag.position",
+        back_populates="project", cascade="all, delete-orphan", order_by="ProjectTag.position"
     )
     runs: Mapped[list[Run]] = relationship(back_populates="project", passive_deletes=True)
 

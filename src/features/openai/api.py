@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from app.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep, StoreDep, rate_limited
+from app.deps import PrincipalDep, ReadDep, ReadSessionDep, SessionDep, SettingsDep, StoreDep, rate_limited
 from src.features.datasets.dependencies import (
     MULTIPART_FILE_BODY,
     BackgroundDep,
@@ -20,6 +20,7 @@ from src.features.tunings import service as tunings_service
 from src.features.tunings.dependencies import (
     IdempotencyKey,
     JobDep,
+    JobId,
     JobToChangeDep,
     LimitTunings,
     SetupDep,
@@ -181,21 +182,20 @@ def create_fine_tuning_job(
 
 
 @jobs_router.get("", response_model=OpenAIJobList, dependencies=[LimitTunings])
-def list_fine_tuning_jobs(
-    session: ReadSessionDep,
+async def list_fine_tuning_jobs(
+    read: ReadDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(pattern=r"^job-[0-9a-f]{12}$")] = None,
 ) -> OpenAIJobList:
     """Jobs, newest first; page with `after`."""
-    jobs, has_more = tunings_service.list_page(session, principal=principal, limit=limit, after=after)
-    return OpenAIJobList(data=[service.to_openai_job(session, job=j) for j in jobs], has_more=has_more)
+    return await read(service.job_page, principal=principal, limit=limit, after=after)
 
 
 @jobs_router.get("/{job_id}", response_model=OpenAIJob, dependencies=[LimitTunings])
-def get_fine_tuning_job(job: JobDep, session: ReadSessionDep) -> OpenAIJob:
+async def get_fine_tuning_job(job_id: JobId, read: ReadDep, principal: PrincipalDep) -> OpenAIJob:
     """One job (OpenAI's shape)."""
-    return service.to_openai_job(session, job=job)
+    return await read(service.get_openai_job, job_id=job_id, principal=principal)
 
 
 @jobs_router.post("/{job_id}/cancel", response_model=OpenAIJob, dependencies=[LimitTunings])

@@ -36,6 +36,7 @@ from src.models.openai import (
     OpenAIHyperparameters,
     OpenAIJob,
     OpenAIJobCreate,
+    OpenAIJobList,
 )
 from src.models.runs import RunStatus
 from src.models.tunings import ModelRead, TuningCreate
@@ -83,6 +84,17 @@ def to_tuning_create(body: OpenAIJobCreate) -> TuningCreate:
         suffix=body.suffix,
         seed=body.seed,
     )
+
+
+def get_openai_job(session: Session, *, job_id: str, principal: Principal) -> OpenAIJob:
+    job = tunings_service.get(session, job_id=job_id, principal=principal, for_read=True)
+    return to_openai_job(session, job=job)
+
+
+def job_page(session: Session, *, principal: Principal, limit: int, after: str | None) -> OpenAIJobList:
+    """Jobs, newest first, in OpenAI's list shape."""
+    jobs, has_more = tunings_service.list_page(session, principal=principal, limit=limit, after=after)
+    return OpenAIJobList(data=[to_openai_job(session, job=job) for job in jobs], has_more=has_more)
 
 
 def to_openai_job(session: Session, *, job: TuningJob) -> OpenAIJob:

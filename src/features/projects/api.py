@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.deps import PrincipalDep, ReadSessionDep, SessionDep
+from app.deps import PrincipalDep, ReadDep, SessionDep
 from src.features.projects import service
 from src.models.common import Message
 from src.models.errors import error_responses
@@ -36,8 +36,8 @@ def create_project(body: ProjectCreate, session: SessionDep, principal: Principa
 
 
 @router.get("", response_model=ProjectPage, responses=error_responses(404, 422))
-def list_projects(
-    session: ReadSessionDep,
+async def list_projects(
+    read: ReadDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
     after: Annotated[
@@ -48,17 +48,15 @@ def list_projects(
     status: Annotated[ProjectStatus | None, Query()] = None,
 ) -> ProjectPage:
     """List projects, newest first, with cursor pagination."""
-    projects, has_more = service.list_page(
-        session, principal=principal, limit=limit, after=after, tag=tag, owner=owner, status=status
+    return await read(
+        service.page, principal=principal, limit=limit, after=after, tag=tag, owner=owner, status=status
     )
-    return ProjectPage(data=service.details(session, projects=projects), has_more=has_more)
 
 
 @router.get("/{name}", response_model=ProjectDetail, responses=error_responses(404, 422))
-def get_project(name: ProjectName, session: ReadSessionDep, principal: PrincipalDep) -> ProjectDetail:
+async def get_project(name: ProjectName, read: ReadDep, principal: PrincipalDep) -> ProjectDetail:
     """Get one project with its run counts."""
-    project = service.get(session, name=name, principal=principal)
-    return service.details(session, projects=[project])[0]
+    return await read(service.get_detail, name=name, principal=principal)
 
 
 @router.patch("/{name}", response_model=ProjectDetail, responses=error_responses(404, 422))

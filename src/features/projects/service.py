@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
 from src.features.runs import service as runs_service
 from src.models.errors import Conflict, Forbidden, Invalid, NotFound
-from src.models.projects import ProjectCreate, ProjectDetail, ProjectStatus, ProjectUpdate, RunCounts
+from src.models.projects import (
+    ProjectCreate,
+    ProjectDetail,
+    ProjectPage,
+    ProjectStatus,
+    ProjectUpdate,
+    RunCounts,
+)
 from src.models.runs import RunStatus
 from src.storage.paging import keyset_page
-from src.storage.scoping import owned
+from src.storage.scoping import OwnedQuery, owned
 from src.storage.tables import Project, ProjectTag, Run
 
 
@@ -46,12 +55,30 @@ def _name_taken(name: str) -> Conflict:
     return Conflict(f"the project name {name!r} is taken; choose another", param="name", code="name_taken")
 
 
+_BY_NAME = OwnedQuery(select(Project).where(Project.name == bindparam("name")), Project)
+_TAGS = (
+    select(ProjectTag.project_id, ProjectTag.tag)
+    .where(ProjectTag.project_id.in_(bindparam("project_ids", expanding=True)))
+    .order_by(ProjectTag.project_id, ProjectTag.position)
+)
+_RUN_COUNTS = (
+    select(Run.project_id, Run.status, func.count())
+    .where(Run.project_id.in_(bindparam("project_ids", expanding=True)))
+    .group_by(Run.project_id, Run.status)
+)
+
+
 def get(session: Session, *, name: str, principal: Principal) -> Project:
     """The project with this name, or 404 if it does not exist or belongs to someone else."""
-    project = session.scalar(owned(select(Project).where(Project.name == name), Project, principal))
+    project = _BY_NAME.execute(session, principal, name=name).scalar_one_or_none()
     if project is None:
         raise NotFound(f"project {name!r} not found", param="name")
     return project
+
+
+def get_detail(session: Session, *, name: str, principal: Principal) -> ProjectDetail:
+    """The project with this name and its run counts, or 404."""
+    return details(session, projects=[get(session, name=name, principal=principal)])[0]
 
 
 def list_page(
@@ -82,6 +109,12 @@ def list_page(
         except NotFound as exc:
             raise NotFound(f"cursor project {after!r} not found", param="after") from exc
     return keyset_page(session, stmt, key=order_key, limit=limit, after=cursor_id)
+
+
+def page(session: Session, *, principal: Principal, limit: int, **filters: Any) -> ProjectPage:
+    """`list_page` with each project's details."""
+    projects, has_more = list_page(session, principal=principal, limit=limit, **filters)
+    return ProjectPage(data=details(session, projects=projects), has_more=has_more)
 
 
 def update(session: Session, *, project: Project, data: ProjectUpdate) -> Project:
@@ -124,12 +157,7 @@ def run_counts(session: Session, *, project_ids: list[int]) -> dict[int, RunCoun
     counts = {project_id: RunCounts() for project_id in project_ids}
     if not project_ids:
         return counts
-    stmt = (
-        select(Run.project_id, Run.status, func.count())
-        .where(Run.project_id.in_(project_ids))
-        .group_by(Run.project_id, Run.status)
-    )
-    for project_id, status, count in session.execute(stmt):
+    for project_id, status, count in session.execute(_RUN_COUNTS, {"project_ids": project_ids}):
         row = counts[project_id]
         if status in RunStatus.__members__:
             setattr(row, status, count)
@@ -138,10 +166,19 @@ def run_counts(session: Session, *, project_ids: list[int]) -> dict[int, RunCoun
 
 
 def details(session: Session, *, projects: list[Project]) -> list[ProjectDetail]:
-    """Projects with their run counts, for one response."""
-    counts = run_counts(session, project_ids=[p.id for p in projects])
-    fields = [name for name in ProjectDetail.model_fields if name != "run_counts"]
+    """Projects with their tags and run counts, for one response: two queries whatever their number."""
+    ids = [p.id for p in projects]
+    counts = run_counts(session, project_ids=ids)
+    tags: dict[int, list[str]] = {project_id: [] for project_id in ids}
+    if ids:
+        for project_id, tag in session.execute(_TAGS, {"project_ids": ids}):
+            tags[project_id].append(tag)
     return [
-        ProjectDetail(**{name: getattr(p, name) for name in fields}, run_counts=counts[p.id])
+        ProjectDetail(
+            **{name: getattr(p, name) for name in _DETAIL_COLUMNS}, tags=tags[p.id], run_counts=counts[p.id]
+        )
         for p in projects
     ]
+
+
+_DETAIL_COLUMNS = [name for name in ProjectDetail.model_fields if name not in ("run_counts", "tags")]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
-from app.deps import PrincipalDep, ReadSessionDep, SessionDep, StoreDep
+from app.deps import PrincipalDep, ReadDep, ReadSessionDep, SessionDep, StoreDep
+from src.features.auth.service import Principal
 from src.features.datasets.dependencies import DatasetFilesDep
 from src.features.projects import service as projects_service
 from src.features.runs import service, state
@@ -42,7 +44,8 @@ router = APIRouter(tags=["runs"], responses=error_responses(400, 401, 404, 422))
 MAX_LOG_SEQ = 2**31 - 1  # log sequence numbers are 32-bit integers
 
 
-def get_layout(request: Request) -> TrainingLayout:
+# async: FastAPI would run a plain function on a worker thread, for an attribute read
+async def get_layout(request: Request) -> TrainingLayout:
     return request.app.state.training_layout
 
 
@@ -83,9 +86,9 @@ def create_run(
 
 
 @router.get("/projects/{name}/runs", response_model=RunPage)
-def list_runs(
+async def list_runs(
     name: ProjectName,
-    session: ReadSessionDep,
+    read: ReadDep,
     principal: PrincipalDep,
     layout: LayoutDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -93,18 +96,27 @@ def list_runs(
     status: RunStatus | None = None,
 ) -> RunPage:
     """A project's runs, newest first, with cursor pagination."""
+    return await read(
+        _project_runs, name=name, principal=principal, layout=layout, limit=limit, after=after, status=status
+    )
+
+
+def _project_runs(
+    session: Session, *, name: str, principal: Principal, layout: TrainingLayout, **page: Any
+) -> RunPage:
     project = projects_service.get(session, name=name, principal=principal)
-    runs, has_more = service.list_page(session, project=project, limit=limit, after=after, status=status)
+    runs, has_more = service.list_page(session, project=project, **page)
     return RunPage(
-        data=service.to_reads(session, runs=runs, principal=principal, layout=layout),
-        has_more=has_more,
+        data=service.to_reads(session, runs=runs, principal=principal, layout=layout), has_more=has_more
     )
 
 
 @router.get("/runs/{run_id}", response_model=RunRead)
-def get_run(run: RunDep, session: ReadSessionDep, principal: PrincipalDep, layout: LayoutDep) -> RunRead:
+async def get_run(
+    run_id: Annotated[RunId, Path()], read: ReadDep, principal: PrincipalDep, layout: LayoutDep
+) -> RunRead:
     """A run with its status, progress, queue position and error."""
-    return service.to_read(session, run=run, principal=principal, layout=layout)
+    return await read(service.get_read, run_id=run_id, principal=principal, layout=layout)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunRead)

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from src.features.auth.service import Principal
 from src.features.datasets import service as datasets_service
@@ -40,7 +40,7 @@ from src.models.runs import (
     RunStatus,
 )
 from src.storage.paging import keyset_page
-from src.storage.scoping import get_owned
+from src.storage.scoping import OwnedQuery, ensure_owned
 from src.storage.tables import Dataset, Project, Run, RunArtifact, RunLog, RunMetric, TrainConfig
 from src.utils.argv import fill_placeholders, service_placeholders
 from src.utils.child_env import EnvRefused, check_user_env, is_secret_name, masked_env
@@ -338,9 +338,23 @@ def _stage_config(
     return f"{exec_workspace}/train.yaml", str(document["output_dir"])
 
 
+_BY_ID = OwnedQuery(
+    select(Run).join(Run.project).options(contains_eager(Run.project)).where(Run.id == bindparam("run_id")),
+    Run,
+)
+
+
 def get(session: Session, *, run_id: str, principal: Principal) -> Run:
-    """The run, or 404 when it does not exist or belongs to another owner."""
-    return get_owned(session, Run, run_id, principal, what="run", param="run_id")
+    """The run (its project loaded with it), or 404 when it does not exist or belongs to another owner."""
+    run = _BY_ID.execute(session, principal, run_id=run_id).scalar_one_or_none()
+    return ensure_owned(run, principal, what=f"run {run_id!r}", param="run_id")
+
+
+def get_read(session: Session, *, run_id: str, principal: Principal, layout: TrainingLayout) -> RunRead:
+    """`get` as the API answers it."""
+    return to_read(
+        session, run=get(session, run_id=run_id, principal=principal), principal=principal, layout=layout
+    )
 
 
 def list_page(
@@ -403,19 +417,16 @@ def to_reads(
 ) -> list[RunRead]:
     """`to_read` for a page of runs, in a fixed number of queries whatever its size."""
     positions = queue_positions(session, runs=runs)
-    return [
-        _run_read(run, queue_position=positions[run.id], principal=principal, layout=layout) for run in runs
-    ]
+    host_root = None if principal.is_admin else str(layout.training_dir.resolve())
+    return [_run_read(run, queue_position=positions[run.id], host_root=host_root) for run in runs]
 
 
-def _run_read(
-    run: Run, *, queue_position: int | None, principal: Principal, layout: TrainingLayout
-) -> RunRead:
-    hide = (
-        (lambda value: _host_paths_hidden(value, host_root=str(layout.training_dir.resolve())))
-        if not principal.is_admin
-        else (lambda value: value)
-    )
+def _run_read(run: Run, *, queue_position: int | None, host_root: str | None) -> RunRead:
+    """`host_root`: the training directory to write as relative paths (None shows host paths, for admins)."""
+
+    def hide(value: str) -> str:
+        return value if host_root is None else _host_paths_hidden(value, host_root=host_root)
+
     error = None
     if run.failure_cause is not None:
         error = RunError(

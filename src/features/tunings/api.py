@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from app.deps import PrincipalDep, ReadSessionDep, SessionDep
+from app.deps import PrincipalDep, ReadDep, ReadSessionDep, SessionDep
 from src.features.tunings import service
 from src.features.tunings.dependencies import (
     IdempotencyKey,
     JobDep,
+    JobId,
     JobToChangeDep,
     LimitTunings,
     SetupDep,
@@ -43,22 +44,21 @@ def create_tuning(
 
 
 @router.get("/tunings.get/{job_id}", response_model=TuningJobRead, dependencies=[LimitTunings])
-def get_tuning(job: JobDep, session: ReadSessionDep) -> TuningJobRead:
+async def get_tuning(job_id: JobId, read: ReadDep, principal: PrincipalDep) -> TuningJobRead:
     """A job with its status, metrics and result files."""
-    return service.to_read(session, job=job)
+    return await read(service.get_read, job_id=job_id, principal=principal)
 
 
 @router.get("/tunings.list", response_model=TuningJobList, dependencies=[LimitTunings])
-def list_tunings(
-    session: ReadSessionDep,
+async def list_tunings(
+    read: ReadDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(pattern=r"^job-[0-9a-f]{12}$")] = None,
     status: RunStatus | None = None,
 ) -> TuningJobList:
     """Jobs, newest first, with cursor pagination."""
-    jobs, has_more = service.list_page(session, principal=principal, limit=limit, after=after, status=status)
-    return TuningJobList(data=service.to_reads(session, jobs=jobs), has_more=has_more)
+    return await read(service.page, principal=principal, limit=limit, after=after, status=status)
 
 
 @router.post("/tunings.cancel/{job_id}", response_model=TuningJobRead, dependencies=[LimitTunings])

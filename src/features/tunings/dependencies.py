@@ -24,7 +24,7 @@ JobIdPath = Annotated[
 ]
 
 
-def job_id_in_path(job_id: JobIdPath) -> str:
+async def job_id_in_path(job_id: JobIdPath) -> str:  # async: no worker thread for a regex
     """The path's job id; one no job can have (`job-doesnotexist`) is not found, as an unknown one is."""
     if JOB_ID.fullmatch(job_id) is None:
         raise NotFound(f"tuning job {job_id!r} not found", param="id")
@@ -34,7 +34,8 @@ def job_id_in_path(job_id: JobIdPath) -> str:
 JobId = Annotated[str, Depends(job_id_in_path)]
 
 
-def get_setup(request: Request) -> TuningSetup:
+# async: FastAPI would run a plain function on a worker thread, for an attribute read
+async def get_setup(request: Request) -> TuningSetup:
     return request.app.state.tuning_setup
 
 

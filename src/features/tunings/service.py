@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, defer, joinedload
 
 from src.features.auth.service import Principal
 from src.features.datasets.uploads import DatasetFiles
@@ -26,8 +26,15 @@ from src.features.train_configs.service import ConfigFiles
 from src.models.errors import Conflict, Invalid
 from src.models.projects import ProjectStatus
 from src.models.runs import Executor, RunCreate, RunStatus
-from src.models.tunings import Hyperparameters, TuningCreate, TuningError, TuningJobRead, TuningMetrics
-from src.storage.scoping import get_owned, owned
+from src.models.tunings import (
+    Hyperparameters,
+    TuningCreate,
+    TuningError,
+    TuningJobList,
+    TuningJobRead,
+    TuningMetrics,
+)
+from src.storage.scoping import OwnedQuery, ensure_owned, owned
 from src.storage.tables import Project, Run, RunArtifact, RunMetric, TuningJob
 from src.storage.types import utcnow
 
@@ -215,15 +222,47 @@ def _by_idempotency_key(session: Session, *, owner: str, key: str) -> TuningJob 
     return session.scalar(select(TuningJob).where(TuningJob.owner == owner, TuningJob.idempotency_key == key))
 
 
-def get(session: Session, *, job_id: str, principal: Principal) -> TuningJob:
-    return get_owned(session, TuningJob, job_id, principal, what="tuning job", param="id")
+# A job's answer never shows its run's command, env, GPUs or log tail: reads leave those JSON
+# columns undecoded (and raise, rather than query once per row, if one is touched after all).
+FOR_READ = joinedload(TuningJob.run).options(
+    *(defer(column, raiseload=True) for column in (Run.command, Run.env, Run.gpu_ids, Run.error_tail))
+)
+_BY_ID = select(TuningJob).where(TuningJob.id == bindparam("job_id"))
+_BY_ID_TO_CHANGE = OwnedQuery(_BY_ID, TuningJob)
+_BY_ID_TO_READ = OwnedQuery(_BY_ID.options(FOR_READ), TuningJob)
+
+
+def get(session: Session, *, job_id: str, principal: Principal, for_read: bool = False) -> TuningJob:
+    """The job (its run loaded with it), or 404 when it does not exist or belongs to another owner.
+
+    `for_read`: the job will only be shown (`FOR_READ`), not changed.
+    """
+    query = _BY_ID_TO_READ if for_read else _BY_ID_TO_CHANGE
+    job = query.execute(session, principal, job_id=job_id).scalar_one_or_none()
+    return ensure_owned(job, principal, what=f"tuning job {job_id!r}", param="id")
+
+
+def get_read(session: Session, *, job_id: str, principal: Principal) -> TuningJobRead:
+    """`get` as the API answers it."""
+    return to_read(session, job=get(session, job_id=job_id, principal=principal, for_read=True))
+
+
+def page(session: Session, *, principal: Principal, limit: int, **filters: Any) -> TuningJobList:
+    """`list_page` as the API answers it."""
+    jobs, has_more = list_page(session, principal=principal, limit=limit, **filters)
+    return TuningJobList(data=to_reads(session, jobs=jobs), has_more=has_more)
 
 
 def list_page(
-    session: Session, *, principal: Principal, limit: int, after: str | None, status: RunStatus | None = None
+    session: Session,
+    *,
+    principal: Principal,
+    limit: int,
+    after: str | None = None,
+    status: RunStatus | None = None,
 ) -> tuple[list[TuningJob], bool]:
-    """Newest first; `after` is the id of the last job seen."""
-    stmt = owned(select(TuningJob), TuningJob, principal)
+    """Newest first, to be shown (`FOR_READ`); `after` is the id of the last job seen."""
+    stmt = owned(select(TuningJob).options(FOR_READ), TuningJob, principal)
     stmt = stmt.order_by(TuningJob.created_at.desc(), TuningJob.id.desc()).limit(limit + 1)
     if status is not None:
         stmt = stmt.join(Run, Run.id == TuningJob.run_id).where(Run.status == status.value)
@@ -273,22 +312,34 @@ def checkpoints(session: Session, *, job: TuningJob) -> list[RunArtifact]:
     return [a for a in runs_service.artifacts(session, run=job.run) if is_checkpoint(a.path)]
 
 
+def _newest(column: InstrumentedAttribute[float | None]) -> Select[tuple[str, float]]:
+    """Each run's newest non-null `column`, for the runs bound as `run_ids`."""
+    # the reverse of runs_service.metrics' order: points without a step count as the newest
+    newest_first = (RunMetric.step.desc().nulls_first(), RunMetric.id.desc())
+    rank = func.row_number().over(partition_by=RunMetric.run_id, order_by=newest_first)
+    ranked = (
+        select(RunMetric.run_id, column.label("value"), rank.label("rank"))
+        .where(RunMetric.run_id.in_(bindparam("run_ids", expanding=True)), column.is_not(None))
+        .subquery()
+    )
+    return select(ranked.c.run_id, ranked.c.value).where(ranked.c.rank == 1)
+
+
+_NEWEST_LOSSES = (_newest(RunMetric.loss), _newest(RunMetric.eval_loss))
+_ARTIFACT_PATHS = (
+    select(RunArtifact.run_id, RunArtifact.path)
+    .where(RunArtifact.run_id.in_(bindparam("run_ids", expanding=True)))
+    .order_by(RunArtifact.path)
+)
+
+
 def latest_losses(session: Session, *, run_ids: list[str]) -> dict[str, tuple[float | None, float | None]]:
     """Each run's last training loss and last eval loss, in `runs_service.metrics` order: two queries."""
     losses: dict[str, tuple[float | None, float | None]] = {}
     if not run_ids:
         return losses
-    # the reverse of runs_service.metrics' order: points without a step count as the newest
-    newest_first = (RunMetric.step.desc().nulls_first(), RunMetric.id.desc())
-    for slot, column in enumerate((RunMetric.loss, RunMetric.eval_loss)):
-        rank = func.row_number().over(partition_by=RunMetric.run_id, order_by=newest_first)
-        ranked = (
-            select(RunMetric.run_id, column.label("value"), rank.label("rank"))
-            .where(RunMetric.run_id.in_(run_ids), column.is_not(None))
-            .subquery()
-        )
-        newest = select(ranked.c.run_id, ranked.c.value).where(ranked.c.rank == 1)
-        for run_id, value in session.execute(newest):
+    for slot, newest in enumerate(_NEWEST_LOSSES):
+        for run_id, value in session.execute(newest, {"run_ids": run_ids}):
             pair = list(losses.get(run_id, (None, None)))
             pair[slot] = value
             losses[run_id] = (pair[0], pair[1])
@@ -300,8 +351,7 @@ def result_paths(session: Session, *, run_ids: list[str]) -> dict[str, list[str]
     paths: dict[str, list[str]] = {run_id: [] for run_id in run_ids}
     if not run_ids:
         return paths
-    stmt = select(RunArtifact.run_id, RunArtifact.path).where(RunArtifact.run_id.in_(run_ids))
-    for run_id, path in session.execute(stmt.order_by(RunArtifact.path)):
+    for run_id, path in session.execute(_ARTIFACT_PATHS, {"run_ids": run_ids}):
         if not is_checkpoint(path):
             paths[run_id].append(path)
     return paths
