@@ -43,10 +43,10 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     worker_threads: int = Field(default=40, ge=1, description="threads serving sync handlers")
-    read_threads: int = Field(
-        default=4,
+    read_threads: int | None = Field(
+        default=None,
         ge=1,
-        description="reads (GETs through app.deps.Reader) served at once; more threads contend for the GIL",
+        description="reads (app.deps.Reader) served at once; unset: 2 on SQLite, 4 on PostgreSQL",
     )
     shutdown_timeout: float = Field(default=30.0, ge=0, description="seconds to finish requests on SIGTERM")
     log_level: str = "INFO"
@@ -356,6 +356,18 @@ class Settings(BaseModel):
     def session_gate(self) -> int:
         """Requests that may hold a store session at once: a quarter of the handler threads."""
         return max(1, self.server.worker_threads // 4)
+
+    @property
+    def read_threads(self) -> int:
+        """Reads served at once (`app.deps.Reader`), as set, else by database.
+
+        SQLite reads are CPU only, and past two threads they only contend for the GIL;
+        PostgreSQL reads also wait on the network, so four keep the CPU busy
+        (bench/api_throughput.py on two cores).
+        """
+        if self.server.read_threads is not None:
+            return self.server.read_threads
+        return 2 if self.store.database_url.startswith("sqlite") else 4
 
     @property
     def pool_size(self) -> int:

@@ -93,7 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(_bootstrap_keys, store, settings)
     app.state.store = store
     app.state.session_gate = SessionGate(settings.session_gate)
-    app.state.reader = Reader(store, threads=settings.server.read_threads)
+    app.state.reader = Reader(store, threads=settings.read_threads)
     app.state.key_cache = key_cache_for(store.engine, ttl=settings.auth.key_cache_seconds)
     app.state.background = BackgroundWorkers()
     app.state.uploads = UploadRegistry()

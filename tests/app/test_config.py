@@ -28,6 +28,15 @@ def test_seed_database_variable_is_honoured(monkeypatch: pytest.MonkeyPatch) -> 
     assert Settings().store.database_url == "sqlite:///other.db"
 
 
+def test_read_threads_follow_the_database_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TUNING_READ_THREADS", raising=False)
+    assert Settings().read_threads == 2
+    monkeypatch.setenv("TUNING_DATABASE_URL", "postgresql+psycopg://u@db/x")
+    assert Settings().read_threads == 4
+    monkeypatch.setenv("TUNING_READ_THREADS", "7")
+    assert Settings().read_threads == 7
+
+
 def test_api_keys_accept_strings_and_objects(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "TUNING_API_KEYS", '["test-key-001", {"key": "test-key-002", "owner": "bob", "role": "user"}]'
