@@ -301,7 +301,9 @@ class TuningJob(Base):
 
     __tablename__ = "tuning_job"
     __table_args__ = (
-        Index("ix_tuning_job_owner_id", "owner", "id"),
+        # lists go newest first by (created_at, id), an owner's or (admins) everyone's
+        Index("ix_tuning_job_owner_created_at_id", "owner", "created_at", "id"),
+        Index("ix_tuning_job_created_at_id", "created_at", "id"),
         UniqueConstraint("owner", "idempotency_key", name="uq_tuning_job_owner_idempotency_key"),
     )
 
