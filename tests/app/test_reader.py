@@ -61,4 +61,6 @@ def test_a_read_never_commits_and_gives_its_connection_back_when_it_fails(store:
             anyio.run(reader, sneaky_write)
     assert store.engine.pool.checkedout() == checked_out
     with store.session_scope(read_only=True) as session:
-        assert session.scalar(select(tables.Project).where(tables.Project.name == "written-in-a-read")) is None
+        assert (
+            session.scalar(select(tables.Project).where(tables.Project.name == "written-in-a-read")) is None
+        )
