@@ -21,7 +21,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("tuning_job", schema=None) as batch_op:
         batch_op.drop_index("ix_tuning_job_owner_id")
-        batch_op.create_index("ix_tuning_job_owner_created_at_id", ["owner", "created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_tuning_job_owner_created_at_id", ["owner", "created_at", "id"], unique=False
+        )
         batch_op.create_index("ix_tuning_job_created_at_id", ["created_at", "id"], unique=False)
 
 
