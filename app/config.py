@@ -371,8 +371,8 @@ class Settings(BaseModel):
 
     @property
     def pool_size(self) -> int:
-        """Connections enough for every handler thread, the gated request sessions and background loops."""
-        return self.server.worker_threads + self.session_gate + 4
+        """Connections for each handler thread, the gated request sessions, the reads and background loops."""
+        return self.server.worker_threads + self.session_gate + self.read_threads + 4
 
 
 class InsecureBindError(RuntimeError):

@@ -148,6 +148,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.deployment_manager is not None:
             await anyio.to_thread.run_sync(app.state.deployment_manager.stop)
         await anyio.to_thread.run_sync(app.state.background.shutdown)
+        await app.state.rate_limiter.aclose()
         store.dispose()
 
 

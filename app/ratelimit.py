@@ -1,8 +1,9 @@
 """Per-key rate limits by route group, with the `limits` library (memory or Redis storage).
 
 The check is `async` (limits' asyncio strategies and storages), so a request
-spends no worker thread on it: in memory it never leaves the event loop, and a
-shared Redis is asked with redis-py's asyncio client.
+spends no worker thread on it: in memory it is answered on the event loop (limits
+sweeps expired windows in the background), and a shared Redis is asked through a
+redis-py asyncio connection pool this class owns and closes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from limits import parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from redis.asyncio import ConnectionPool
 
 from src.models.errors import RateLimited
 
@@ -23,11 +25,22 @@ class RateLimiter:
     def __init__(
         self, *, storage_uri: str, limits_by_group: dict[str, str], key_prefix: str = "tuning"
     ) -> None:
-        options: dict[str, str] = {}
-        if storage_uri.startswith(("redis://", "rediss://")):
+        uri = storage_uri.removeprefix("async+")
+        options: dict[str, object] = {}
+        self._pool: ConnectionPool | None = None
+        if uri.startswith(("redis://", "rediss://")):
+            # named, so `CLIENT LIST` on a shared Redis says whose connections these are
+            self._pool = ConnectionPool.from_url(uri, client_name=f"{key_prefix}-ratelimit")
+            options = {"key_prefix": key_prefix, "implementation": "redispy", "connection_pool": self._pool}
+        elif uri.startswith("redis"):  # redis+unix://, redis+sentinel://, ...: redis-py, not coredis
             options = {"key_prefix": key_prefix, "implementation": "redispy"}
-        self._limiter = MovingWindowRateLimiter(storage_from_string(f"async+{storage_uri}", **options))
+        self._limiter = MovingWindowRateLimiter(storage_from_string(f"async+{uri}", **options))
         self._limits = {group: parse(text) for group, text in limits_by_group.items()}
+
+    async def aclose(self) -> None:
+        """Close the Redis connections (on shutdown, on the loop that opened them)."""
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def check(self, group: str, identity: str) -> None:
         limit = self._limits.get(group)
