@@ -14,7 +14,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import PRINCIPAL_SCOPE_KEY, authenticate_request
+from app.deps import PRINCIPAL_SCOPE_KEY, TINKER_PREFIX, authenticate_request
 from app.errors import BodyTooLarge, app_error_response
 from src.models.errors import AppError
 
@@ -50,6 +50,14 @@ def bearer_token(scope: Scope) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def tinker_api_key(scope: Scope) -> str | None:
+    """The `X-API-Key` header the tinker SDK sends, on the Tinker-compatible routes only."""
+    if not scope.get("path", "").startswith(TINKER_PREFIX + "/"):
+        return None
+    value = _header(scope, b"x-api-key")
+    return value.decode("latin-1") if value else None
+
+
 class BodyGuardMiddleware:
     """Answers 401 before reading a body sent without a valid key, and 413 past `max_body_bytes`."""
 
@@ -62,7 +70,8 @@ class BodyGuardMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            principal = await authenticate_request(Request(scope), token=bearer_token(scope))
+            token = bearer_token(scope) or tinker_api_key(scope)
+            principal = await authenticate_request(Request(scope), token=token)
         except AppError as exc:
             await app_error_response(exc)(scope, receive, send)
             return

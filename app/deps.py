@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -25,6 +25,11 @@ from src.storage.db import end_session
 # where the body guard (app/bodies.py) leaves the principal it authenticated; the scope is per request
 PRINCIPAL_SCOPE_KEY = "tuning.principal"
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
+# the Tinker-compatible routes, where the tinker SDK sends its key as `X-API-Key`
+TINKER_PREFIX = "/api/v1"
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key, as the tinker SDK sends it (`/api/v1/` only)"
+)
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -122,6 +127,19 @@ async def get_principal(
     return await authenticate_request(
         request, token=credentials.credentials if credentials is not None else None
     )
+
+
+async def get_principal_by_api_key(
+    request: Request,
+    api_key: Annotated[str | None, Depends(api_key_header)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """`get_principal` for the Tinker-compatible routes: `X-API-Key`, or a bearer key."""
+    authenticated = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if isinstance(authenticated, Principal):
+        return authenticated
+    token = api_key or (credentials.credentials if credentials is not None else None)
+    return await authenticate_request(request, token=token)
 
 
 async def authenticate_request(request: Request, *, token: str | None) -> Principal:
@@ -227,4 +245,5 @@ StoreDep = Annotated[Store, Depends(_store_dependency)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ApiKeyPrincipalDep = Annotated[Principal, Depends(get_principal_by_api_key)]
 AdminDep = Annotated[Principal, Depends(require_admin)]

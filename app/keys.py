@@ -26,12 +26,16 @@ def create(
     owner: Annotated[str, typer.Option(help="who the key belongs to")],
     role: Annotated[Role, typer.Option(help="admin sees everything; user sees only its own")] = Role.user,
     name: Annotated[str | None, typer.Option(help="a label to recognise the key by")] = None,
+    tinker: Annotated[
+        bool, typer.Option("--tinker", help="a `tml-` key, the prefix the tinker SDK insists on")
+    ] = False,
 ) -> None:
     """Create a key and print it once; only its SHA-256 digest is stored."""
     store = _store()
+    prefix = auth_service.TINKER_KEY_PREFIX if tinker else auth_service.KEY_PREFIX
     try:
         with store.session_scope() as session:
-            row, key = auth_service.create_key(session, owner=owner, role=role, name=name)
+            row, key = auth_service.create_key(session, owner=owner, role=role, name=name, prefix=prefix)
             typer.echo(f"id={row.id} owner={row.owner} role={row.role}", err=True)
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)

@@ -18,6 +18,7 @@ from src.features.health import api as health_api
 from src.features.openai import api as openai_api
 from src.features.projects import api as projects_api
 from src.features.runs import api as runs_api
+from src.features.tinker import api as tinker_api
 from src.features.train_configs import api as train_configs_api
 from src.features.tunings import api as tunings_api
 
@@ -36,6 +37,7 @@ ROUTERS: tuple[tuple[APIRouter, tuple[str, ...]], ...] = (
     (openai_api.models_router, ("/v1/models",)),
     (gpus_api.router, ("/v1/gpus",)),
     (deployments_api.router, ("/deployments",)),
+    (tinker_api.router, ("/api/v1/",)),
 )
 
 

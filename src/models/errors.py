@@ -90,6 +90,14 @@ class NotFound(AppError):
     default_code = "not_found"
 
 
+class Gone(AppError):
+    """410: the thing existed and has ended (a finished Tinker session: the SDK stops beating on 410)."""
+
+    status_code = 410
+    error_type = "invalid_request_error"
+    default_code = "gone"
+
+
 class Conflict(AppError):
     status_code = 409
     error_type = "conflict_error"
@@ -124,6 +132,7 @@ _DESCRIPTIONS = {
     403: "The key's role does not allow this",
     404: "Not found (or owned by someone else)",
     409: "Conflicts with the current state",
+    410: "Gone: ended and cannot be used again",
     413: "Too large",
     422: "The request does not match the schema",
     429: "Too many requests",

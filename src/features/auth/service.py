@@ -24,6 +24,7 @@ from src.utils.files import write_file_atomic
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "tsk-"
+TINKER_KEY_PREFIX = "tml-"  # the tinker SDK refuses keys without it (see docs/tinker-wire.md)
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,9 @@ def digest_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def generate_key() -> str:
+def generate_key(prefix: str = KEY_PREFIX) -> str:
     """A fresh random key with a recognisable prefix."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+    return prefix + secrets.token_urlsafe(32)
 
 
 def _hint(key: str) -> str:
@@ -73,11 +74,12 @@ def create_key(
     name: str | None = None,
     key: str | None = None,
     source: str = "cli",
+    prefix: str = KEY_PREFIX,
 ) -> tuple[ApiKey, str]:
-    """Store a new key (random unless given) and return its row and the plain key, shown once."""
+    """Store a new key (random, starting with `prefix`, unless given); returns its row and the plain key."""
     if not re.match(OWNER_PATTERN, owner):
         raise Invalid(f"owner {owner!r} is not a valid owner name", param="owner")
-    key = key or generate_key()
+    key = key or generate_key(prefix)
     if len(key) < 8:
         raise Invalid("an API key needs at least 8 characters", param="key")
     digest = digest_key(key)

@@ -132,6 +132,12 @@ def test_key_command_create_list_revoke(client: TestClient, database_url: str, m
         assert client.get("/v1/me", headers=bearer(key)).status_code == 401
         assert runner.invoke(cli, ["revoke", "999999"]).exit_code == 1
         assert runner.invoke(cli, ["create", "--owner", "bad owner!"]).exit_code == 1
+
+        tinker = runner.invoke(cli, ["create", "--owner", "carol", "--tinker"])
+        tinker_key = tinker.stdout.strip().splitlines()[-1]
+        assert tinker_key.startswith("tml-") and len(tinker_key) > 40
+        session = client.post("/api/v1/create_session", json={"tags": []}, headers={"X-API-Key": tinker_key})
+        assert session.status_code == 200, session.text
     finally:
         get_settings.cache_clear()
 

@@ -1,0 +1,1 @@
+"""The Tinker-compatible interactive training API (`/api/v1/`), for the official `tinker` SDK."""
