@@ -14,7 +14,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import PRINCIPAL_SCOPE_KEY, TINKER_PREFIX, authenticate_request
+from app.deps import PRINCIPAL_SCOPE_KEY, TINKER_PREFIX, authenticate_presented
 from app.errors import BodyTooLarge, app_error_response
 from src.models.errors import AppError
 
@@ -55,7 +55,7 @@ def tinker_api_key(scope: Scope) -> str | None:
     if not scope.get("path", "").startswith(TINKER_PREFIX + "/"):
         return None
     value = _header(scope, b"x-api-key")
-    return value.decode("latin-1") if value else None
+    return value.decode("latin-1") if value is not None else None  # empty: presented, and refused
 
 
 class BodyGuardMiddleware:
@@ -70,8 +70,9 @@ class BodyGuardMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            token = bearer_token(scope) or tinker_api_key(scope)
-            principal = await authenticate_request(Request(scope), token=token)
+            principal = await authenticate_presented(
+                Request(scope), tinker_api_key(scope), bearer_token(scope)
+            )
         except AppError as exc:
             await app_error_response(exc)(scope, receive, send)
             return

@@ -131,15 +131,29 @@ async def get_principal(
 
 async def get_principal_by_api_key(
     request: Request,
-    api_key: Annotated[str | None, Depends(api_key_header)],
+    api_key: Annotated[str | None, Depends(api_key_header)],  # declares the scheme in the OpenAPI document
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
     """`get_principal` for the Tinker-compatible routes: `X-API-Key`, or a bearer key."""
     authenticated = request.scope.get(PRINCIPAL_SCOPE_KEY)
     if isinstance(authenticated, Principal):
         return authenticated
-    token = api_key or (credentials.credentials if credentials is not None else None)
-    return await authenticate_request(request, token=token)
+    bearer = credentials.credentials if credentials is not None else None
+    # an empty X-API-Key header is a key presented (and refused), not an absent one
+    return await authenticate_presented(request, request.headers.get("x-api-key"), bearer)
+
+
+async def authenticate_presented(request: Request, *tokens: str | None) -> Principal:
+    """The caller of the keys a request presents (an `X-API-Key` and a bearer key, say).
+
+    Every key presented must be valid: a request that sends a bad key beside a good
+    one is refused, not let through on the good one.
+    """
+    presented = [token for token in tokens if token is not None]
+    if len(presented) <= 1:
+        return await authenticate_request(request, token=presented[0] if presented else None)
+    principals = [await authenticate_request(request, token=token) for token in presented]
+    return principals[0]
 
 
 async def authenticate_request(request: Request, *, token: str | None) -> Principal:

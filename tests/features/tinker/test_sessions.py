@@ -95,6 +95,13 @@ def test_the_key_travels_as_x_api_key_only_on_these_routes(client: TestClient) -
     assert (
         client.post("/api/v1/create_session", json={"tags": []}, headers=bearer(ALICE_KEY)).status_code == 200
     )
+    # a bad key beside a good one is refused, whichever header carries which
+    for headers in (
+        {"X-API-Key": "garbage", **bearer(ALICE_KEY)},
+        {"X-API-Key": ALICE_KEY, **bearer("garbage")},
+    ):
+        assert client.post("/api/v1/create_session", json={"tags": []}, headers=headers).status_code == 401
+        assert client.get("/api/v1/get_server_capabilities", headers=headers).status_code == 401
     # elsewhere the header means nothing: the service's own routes take bearer keys
     assert client.get("/projects", headers=ALICE).status_code == 401
     assert client.post("/projects", json={"name": "p"}, headers=ALICE).status_code == 401
