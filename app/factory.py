@@ -41,6 +41,8 @@ from src.features.runs.engine import EngineSettings, RunEngine
 from src.features.runs.executors.docker import DockerExecutor
 from src.features.runs.executors.local import LocalExecutor
 from src.features.runs.workspace import TrainingLayout
+from src.features.tinker import workers as tinker_workers
+from src.features.tinker.workers import TinkerSetup
 from src.features.train_configs.service import ConfigFiles
 from src.features.tunings.service import TuningSetup
 from src.models.common import declared_examples
@@ -111,6 +113,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings, models=model_sources(settings, demo_model=demo_model)
     )
     app.state.tuning_setup = tuning_setup(settings, app)
+    app.state.tinker_setup = TinkerSetup(
+        database_url=settings.store.database_url,
+        log_dir=settings.store.data_dir / "tinker" / "workers",
+        models=app.state.tuning_setup.models,
+    )
     app.state.rate_limiter = RateLimiter(
         storage_uri=settings.rate_limits.rate_limit_storage,
         limits_by_group=settings.rate_limits.rate_limits,
@@ -149,7 +156,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await anyio.to_thread.run_sync(app.state.deployment_manager.stop)
         await anyio.to_thread.run_sync(app.state.background.shutdown)
         await app.state.rate_limiter.aclose()
+        await anyio.to_thread.run_sync(_stop_tinker_workers, store)
         store.dispose()
+
+
+def _stop_tinker_workers(store: Store) -> None:
+    """Tinker workers leave with the service (their requests then fail with category `server`)."""
+    with store.session_scope() as session:
+        tinker_workers.stop_all(session)
 
 
 def training_layout(settings: Settings, *, models: ModelSources | None = None) -> TrainingLayout:

@@ -160,3 +160,102 @@ class TinkerHealth(BaseModel):
     status: Literal["ok"] = "ok"
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+
+# -- models and their requests ---------------------------------------------------------------
+
+MODEL_ID_PATTERN = r"^sess-[0-9a-f]{16}:train:[0-9]{1,7}$"
+MODEL_EXAMPLE = f"{SESSION_EXAMPLE}:train:0"
+REQUEST_EXAMPLE = "req-7c2e91b04a5d3f8e6b1c0d29"
+
+
+class LoraConfigIn(_Request):
+    """What the SDK sends; there is no alpha on the wire (the workers use 32, see trainer.py)."""
+
+    rank: int = Field(ge=1, le=256)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    train_unembed: bool = True
+    train_mlp: bool = True
+    train_attn: bool = True
+
+
+class ModelCreate(_Request):
+    session_id: str = Field(pattern=SESSION_ID_PATTERN)
+    model_seq_id: int = Field(ge=0, le=9_999_999)
+    base_model: str = Field(min_length=1, max_length=255)
+    lora_config: LoraConfigIn
+    user_metadata: dict[str, Any] | None = None
+    type: Literal["create_model"] = "create_model"
+
+
+class FutureQueued(BaseModel):
+    """A request accepted: poll `retrieve_future` with its id."""
+
+    request_id: str
+    model_id: str | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"request_id": REQUEST_EXAMPLE, "model_id": MODEL_EXAMPLE}]}
+    )
+
+
+class ModelInfoRequest(_Request):
+    model_id: str = Field(pattern=MODEL_ID_PATTERN)
+    type: Literal["get_info"] = "get_info"
+
+
+class ModelData(BaseModel):
+    arch: str | None = None
+    model_name: str
+    tokenizer_id: str
+
+
+class ModelInfo(BaseModel):
+    model_id: str
+    model_data: ModelData
+    is_lora: bool = True
+    lora_rank: int
+    model_name: str
+    type: Literal["get_info"] = "get_info"
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_id": MODEL_EXAMPLE,
+                    "model_data": {
+                        "arch": "llama",
+                        "model_name": BASE_MODEL,
+                        "tokenizer_id": "/srv/models/tiny-demo",
+                    },
+                    "is_lora": True,
+                    "lora_rank": 8,
+                    "model_name": BASE_MODEL,
+                    "type": "get_info",
+                }
+            ]
+        }
+    )
+
+
+class AdamParams(_Request):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    learning_rate: float = Field(default=1e-4, ge=0, le=10)
+    beta1: float = Field(default=0.9, ge=0, lt=1)
+    beta2: float = Field(default=0.95, ge=0, lt=1)
+    eps: float = Field(default=1e-12, gt=0, le=1)
+    weight_decay: float = Field(default=0.0, ge=0, le=10)
+    grad_clip_norm: float = Field(default=0.0, ge=0, le=1e6)
+
+
+class OptimStep(_Request):
+    model_id: str = Field(pattern=MODEL_ID_PATTERN)
+    seq_id: int = Field(ge=1, le=2**31 - 1)
+    adam_params: AdamParams = Field(default_factory=AdamParams)
+    type: Literal["optim_step"] = "optim_step"
+
+
+class FutureRetrieve(_Request):
+    request_id: str = Field(max_length=64)
+    allow_metadata_only: bool = False

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -426,3 +427,66 @@ class TinkerSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TinkerModel(Base):
+    """A LoRA model a Tinker session trains: an adapter and its optimizer, in its base model's worker."""
+
+    __tablename__ = "tinker_model"
+    __table_args__ = (Index("ix_tinker_model_owner_id", "owner", "id"),)
+
+    id: Mapped[str] = mapped_column(
+        String(64), primary_key=True
+    )  # "{session_id}:train:{n}", as the SDK builds it
+    session_id: Mapped[str] = mapped_column(ForeignKey("tinker_session.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    base_model: Mapped[str] = mapped_column(String(255))
+    lora_rank: Mapped[int] = mapped_column(Integer)
+    lora_config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # train_mlp/attn/unembed, seed
+    status: Mapped[str] = mapped_column(
+        String(16), default="creating"
+    )  # creating | ready | failed | released
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last seq_id run; the next runs at +1
+    worker_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TinkerFuture(Base):
+    """One request of a Tinker model (or sampler), run by its worker; the SDK polls `retrieve_future`."""
+
+    __tablename__ = "tinker_future"
+    __table_args__ = (
+        Index("ix_tinker_future_model_id_status_seq_id", "model_id", "status", "seq_id"),
+        Index("ix_tinker_future_worker_id_status", "worker_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str | None] = mapped_column(String(64))
+    worker_id: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # create_model | forward_backward | optim_step | ...
+    seq_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the request: protobuf or JSON bytes
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
+    result: Mapped[bytes | None] = mapped_column(LargeBinary)
+    result_format: Mapped[str | None] = mapped_column(String(8))  # json | proto
+    error: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(16))  # user | server
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TinkerWorker(Base):
+    """A process holding one base model (on GPUs from the ledger, or the CPU) for Tinker models."""
+
+    __tablename__ = "tinker_worker"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    base_model: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="starting")  # starting | ready | stopped | failed
+    pid: Mapped[int | None] = mapped_column(Integer)
+    command: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -24,6 +24,7 @@ NON_JSON_SUCCESSES = {
     ("get", "/v1/datasets/{dataset_id}/files/{upload_id}/content"): "the uploaded file's bytes",
     ("get", "/v1/train-configs/{config_id}/content"): "the YAML text as uploaded",
     ("get", "/v1/files/{file_id}/content"): "a file's bytes: JSON lines, a metrics CSV or a model tar",
+    ("post", "/api/v1/retrieve_future"): "a protobuf result (the tinker SDK reads ForwardBackwardOutput so)",
 }
 
 

@@ -9,18 +9,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
 
-from app.deps import TINKER_PREFIX, ApiKeyPrincipalDep, SessionDep
+from app.deps import TINKER_PREFIX, ApiKeyPrincipalDep, ReadDep, SessionDep, SettingsDep, StoreDep
 from src.features.models.service import ModelSources
-from src.features.tinker import service
-from src.models.errors import error_responses
+from src.features.tinker import service, wire
+from src.features.tinker.workers import TinkerSetup
+from src.models.errors import Invalid, error_responses
 from src.models.tinker import (
+    REQUEST_EXAMPLE,
     SESSION_ID_PATTERN,
     ClientConfig,
     ClientConfigRequest,
     DynamicConfig,
+    FutureQueued,
+    FutureRetrieve,
     HeartbeatAnswer,
+    ModelCreate,
+    ModelInfo,
+    ModelInfoRequest,
+    OptimStep,
     ServerCapabilities,
     SessionCreate,
     SessionCreated,
@@ -31,6 +42,7 @@ from src.models.tinker import (
     TelemetryBatch,
     TinkerHealth,
 )
+from src.storage import Store
 
 router = APIRouter(prefix=TINKER_PREFIX, tags=["tinker"], responses=error_responses(400, 401, 422))
 
@@ -40,11 +52,58 @@ SessionIdPath = Annotated[
 
 
 # async: FastAPI would run a plain function on a worker thread, for an attribute read
+async def get_setup(request: Request) -> TinkerSetup:
+    return request.app.state.tinker_setup
+
+
 async def get_model_sources(request: Request) -> ModelSources:
-    return request.app.state.tuning_setup.models
+    return request.app.state.tinker_setup.models
 
 
+async def raw_body(request: Request) -> bytes:
+    """The body as sent (capped by the body guard), for the protobuf routes."""
+    return await request.body()
+
+
+SetupDep = Annotated[TinkerSetup, Depends(get_setup)]
 ModelSourcesDep = Annotated[ModelSources, Depends(get_model_sources)]
+RawBodyDep = Annotated[bytes, Depends(raw_body)]
+PROTOBUF_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            wire.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": "a `tinker_public.ForwardBackwardRequest` (the SDK's protobuf message), zstd allowed; "
+        "the bytes are read whatever the content type",
+    }
+}
+# retrieve_future answers a JSON result, a protobuf one, `try_again`, or `{"error", "category"}`
+FUTURE_ANSWERS = {
+    200: {
+        "description": "the result (JSON or protobuf), `try_again` after about 25 s, or the error",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object"},
+                "examples": {
+                    "result": {"value": {"metrics": {}, "type": "optim_step"}},
+                    "try_again": {
+                        "value": {"type": "try_again", "request_id": REQUEST_EXAMPLE, "queue_state": "active"}
+                    },
+                    "error": {
+                        "value": {
+                            "error": "datum 0 has token ids outside the vocabulary (0..264)",
+                            "category": "user",
+                        }
+                    },
+                },
+            },
+            wire.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+LONG_POLL_SECONDS = 25.0  # the SDK waits 45 s for an answer, then polls again at once
 
 
 @router.post("/client/config", response_model=ClientConfig)
@@ -102,3 +161,102 @@ def finish_session(
 async def telemetry(body: TelemetryBatch, principal: ApiKeyPrincipalDep) -> TelemetryAccepted:
     """The SDK's usage events: accepted and dropped (nothing leaves an air-gapped host)."""
     return TelemetryAccepted()
+
+
+@router.post("/create_model", response_model=FutureQueued, responses=error_responses(404, 410))
+def create_model(
+    body: ModelCreate, session: SessionDep, principal: ApiKeyPrincipalDep, setup: SetupDep
+) -> FutureQueued:
+    """A LoRA model on a base model this host has; the future answers once its worker holds it."""
+    model, future = service.create_model(session, principal=principal, data=body, setup=setup)
+    return FutureQueued(request_id=future.id, model_id=model.id)
+
+
+@router.post("/get_info", response_model=ModelInfo, responses=error_responses(404))
+async def get_info(
+    body: ModelInfoRequest, read: ReadDep, principal: ApiKeyPrincipalDep, sources: ModelSourcesDep
+) -> ModelInfo:
+    """A model's base model, and a tokenizer that loads offline (a path on this host)."""
+    return await read(service.model_info, model_id=body.model_id, principal=principal, sources=sources)
+
+
+@router.post(
+    "/forward_backward",
+    response_model=FutureQueued,
+    responses=error_responses(404),
+    openapi_extra=PROTOBUF_BODY,
+)
+def forward_backward(
+    body: RawBodyDep,
+    session: SessionDep,
+    principal: ApiKeyPrincipalDep,
+    request: Request,
+    settings: SettingsDep,
+) -> FutureQueued:
+    """Queue a forward (and backward) pass: the SDK's protobuf `ForwardBackwardRequest`."""
+    try:
+        raw = wire.decompress(
+            body,
+            encoding=request.headers.get("content-encoding"),
+            limit=settings.uploads.max_body_bytes,
+        )
+        message = wire.parse_forward_backward(raw)
+    except wire.WireError as exc:
+        raise Invalid(str(exc), param="body", code="bad_protobuf") from exc
+    if message.seq_id < 1:
+        raise Invalid("seq_id starts at 1", param="seq_id")
+    future = service.submit_for(
+        session,
+        model_id=message.model_id,
+        principal=principal,
+        kind="forward_backward",
+        seq_id=message.seq_id,
+        payload=raw,
+    )
+    return FutureQueued(request_id=future.id, model_id=message.model_id)
+
+
+@router.post("/optim_step", response_model=FutureQueued, responses=error_responses(404))
+def optim_step(body: OptimStep, session: SessionDep, principal: ApiKeyPrincipalDep) -> FutureQueued:
+    """Queue an AdamW step over the gradients gathered since the last one."""
+    future = service.submit_for(
+        session,
+        model_id=body.model_id,
+        principal=principal,
+        kind="optim_step",
+        seq_id=body.seq_id,
+        payload=body.model_dump_json().encode(),
+    )
+    return FutureQueued(request_id=future.id, model_id=body.model_id)
+
+
+@router.post("/retrieve_future", response_model=None, responses={**FUTURE_ANSWERS, **error_responses(404)})
+async def retrieve_future(
+    body: FutureRetrieve, read: ReadDep, principal: ApiKeyPrincipalDep, store: StoreDep
+) -> Response:
+    """The request's result once its worker has run it; holds the call up to 25 s, then `try_again`."""
+    deadline = anyio.current_time() + LONG_POLL_SECONDS
+    while True:
+        state = await read(service.future_state, request_id=body.request_id, principal=principal)
+        if state.status == "done":
+            if state.result_format == "proto":
+                return Response(state.result, media_type=wire.PROTOBUF)
+            return Response(state.result, media_type="application/json")
+        if state.status == "failed":
+            return JSONResponse(
+                {"error": state.error or "the request failed", "category": state.category or "unknown"}
+            )
+        if state.worker_gone:
+            await anyio.to_thread.run_sync(_fail_gone_worker, store, body.request_id)
+            continue
+        if anyio.current_time() >= deadline:
+            return JSONResponse({"type": "try_again", "request_id": body.request_id, "queue_state": "active"})
+        await anyio.sleep(POLL_SECONDS)
+
+
+POLL_SECONDS = 0.02
+
+
+def _fail_gone_worker(store: Store, request_id: str) -> None:
+    with store.session_scope() as session:
+        service.fail_gone_worker(session, request_id=request_id)

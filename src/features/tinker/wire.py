@@ -1,0 +1,116 @@
+"""Protobuf bodies of the Tinker API, read and written with the SDK's own message classes.
+
+`tinker.proto.tinker_public_pb2` ships with the pinned `tinker` package; the
+encodings (int32 token bytes, dense or CSR tensors, byte offsets per datum) are
+described in docs/tinker-wire.md §4.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import zstandard
+from tinker.proto import tinker_public_pb2 as pb
+
+PROTOBUF = "application/x-protobuf"
+_DTYPES = {pb.DTYPE_FLOAT32: np.float32, pb.DTYPE_INT64: np.int64, pb.DTYPE_INT32: np.int32}
+
+
+class UserError(ValueError):
+    """A request that cannot run as sent: a 400 from the API, or category `user` from a worker."""
+
+
+class WireError(UserError):
+    """A body that does not decode as the message it claims to be."""
+
+
+def decompress(body: bytes, *, encoding: str | None, limit: int) -> bytes:
+    """The body as sent before `Content-Encoding` (zstd or none), refused once it passes `limit` bytes."""
+    if not encoding or encoding == "identity":
+        return body
+    if encoding != "zstd":
+        raise WireError(f"content encoding {encoding!r} is not supported (zstd or none)")
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(body)
+        out = reader.read(limit + 1)
+    except zstandard.ZstdError as exc:
+        raise WireError(f"the zstd body does not decompress: {exc}") from exc
+    if len(out) > limit:
+        raise WireError(f"the body decompresses to more than {limit} bytes")
+    return out
+
+
+def parse_forward_backward(body: bytes) -> pb.ForwardBackwardRequest:
+    request = pb.ForwardBackwardRequest()
+    try:
+        request.ParseFromString(body)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise WireError("the body is not a ForwardBackwardRequest") from exc
+    return request
+
+
+def datum_tokens(datum: pb.Datum) -> list[int]:
+    """The input tokens of a datum: its text chunks, in order (images and audio are refused)."""
+    tokens: list[int] = []
+    for chunk in datum.model_input:
+        if chunk.WhichOneof("chunk") != "encoded_text":
+            raise WireError("only encoded_text chunks are supported as model input")
+        raw = chunk.encoded_text.tokens
+        if len(raw) % 4:
+            raise WireError("encoded_text tokens are int32 bytes: their length must be a multiple of 4")
+        tokens.extend(np.frombuffer(raw, dtype="<i4").tolist())
+    return tokens
+
+
+def tensor_array(tensor: pb.Tensor) -> np.ndarray:
+    """A Tensor message as a numpy array (dense, or sparse CSR made dense)."""
+    dtype = _DTYPES.get(tensor.dtype)
+    if dtype is None:
+        raise WireError(f"tensor dtype {tensor.dtype} is not supported")
+    shape = list(tensor.shape)
+    if tensor.HasField("sparse_csr"):
+        csr = tensor.sparse_csr
+        values = np.frombuffer(csr.values, dtype=dtype)
+        rows = np.frombuffer(csr.crow_indices, dtype=np.int64)
+        cols = np.frombuffer(csr.col_indices, dtype=np.int64)
+        if len(shape) != 2 or len(rows) != shape[0] + 1 or len(cols) != len(values):
+            raise WireError("a sparse tensor needs a 2-D shape and matching CSR indices")
+        dense = np.zeros(shape, dtype=dtype)
+        for row in range(shape[0]):
+            start, end = int(rows[row]), int(rows[row + 1])
+            dense[row, cols[start:end]] = values[start:end]
+        return dense
+    if len(tensor.dense) % np.dtype(dtype).itemsize:
+        raise WireError("a dense tensor's bytes do not fit its dtype")
+    array = np.frombuffer(tensor.dense, dtype=dtype)
+    if shape:
+        if int(np.prod(shape)) != array.size:
+            raise WireError(f"a tensor of shape {shape} cannot hold {array.size} values")
+        array = array.reshape(shape)
+    return array
+
+
+def loss_config(request: pb.ForwardBackwardRequest) -> dict[str, float]:
+    """The numeric loss settings (`loss_fn_config`, or the newer `loss_fn_config_v2`)."""
+    config = {key: float(value) for key, value in request.loss_fn_config.items()}
+    for key, value in request.loss_fn_config_v2.items():
+        if value.WhichOneof("value") == "number":
+            config[key] = float(value.number)
+    return config
+
+
+def forward_backward_output(logprobs: list[np.ndarray], metrics: dict[str, float]) -> bytes:
+    """A ForwardBackwardOutput: one ArrayRecord with each datum's `logprobs`, and the metrics."""
+    arrays = [np.ascontiguousarray(values, dtype=np.float32).reshape(-1) for values in logprobs]
+    offsets = np.cumsum([0, *(array.nbytes for array in arrays)]).astype(np.int64)
+    record = pb.ArrayRecord(type_tag="ArrayRecord", num_datums=len(arrays))
+    record.fields["logprobs"].CopyFrom(
+        pb.BatchedTensor(
+            data=b"".join(array.tobytes() for array in arrays),
+            offsets=offsets.tobytes(),
+            dtype=pb.DTYPE_FLOAT32,
+        )
+    )
+    output = pb.ForwardBackwardOutput(loss_fn_output_type="ArrayRecord", loss_fn_outputs=[record])
+    for key, value in metrics.items():
+        output.metrics[key] = value
+    return output.SerializeToString()

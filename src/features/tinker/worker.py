@@ -1,0 +1,292 @@
+"""A Tinker worker process: one base model, the LoRA models assigned to it, their requests from the store.
+
+    python -m src.features.tinker.worker --worker-id tw-... --base-model NAME --model-path DIR
+
+The API writes each request as a `tinker_future` row and this process runs them:
+a model's requests strictly in `seq_id` order (the SDK may send them out of
+order), each result written back for `retrieve_future`. The store is the only
+channel, so any API replica can take a request, and an API restart loses
+nothing. The database URL arrives in `TINKER_WORKER_DATABASE_URL`, never on the
+command line. A thread beats `heartbeat_at` every second from the start (loading
+a model takes a while); the API counts a worker silent for `workers.STALE_AFTER` as gone
+and fails its requests with category `server`. The worker leaves when its row
+says `stopping`, on SIGTERM, or once it has held no model for `--idle-seconds`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from src.features.tinker import wire
+from src.features.tinker.service import session_expired
+from src.features.tinker.workers import DATABASE_URL_VARIABLE
+from src.storage import Store
+from src.storage.tables import TinkerFuture, TinkerModel, TinkerSession, TinkerWorker
+from src.storage.types import utcnow
+
+HEARTBEAT_EVERY = 1.0
+POLL = 0.02
+
+logger = logging.getLogger("tinker.worker")
+
+
+class Worker:
+    """The loop: release what ended, run the next runnable request, beat, leave when idle."""
+
+    def __init__(self, store: Store, trainer: Any, *, worker_id: str, idle_seconds: float) -> None:
+        self.store = store
+        self.trainer = trainer
+        self.worker_id = worker_id
+        self.idle_seconds = idle_seconds
+        self.stop = threading.Event()
+        self._idle_since = time.monotonic()
+
+    def run(self) -> None:
+        with self.store.session_scope() as session:
+            session.execute(
+                update(TinkerWorker)
+                .where(TinkerWorker.id == self.worker_id, TinkerWorker.status == "starting")
+                .values(status="ready", heartbeat_at=utcnow(), pid=os.getpid())
+            )
+        while not self.stop.is_set():
+            if not self.step():
+                if self._idle_too_long():
+                    logger.info("no model for %s s: leaving", self.idle_seconds)
+                    break
+                self.stop.wait(POLL)
+
+    def step(self) -> bool:
+        """Run one request if one can run now; True when something was done."""
+        with self.store.session_scope() as session:
+            if _status(session, self.worker_id) != "ready":
+                self.stop.set()
+                return False
+            models = {
+                m.id: m
+                for m in session.scalars(select(TinkerModel).where(TinkerModel.worker_id == self.worker_id))
+            }
+            self._release_ended(session, models)
+            live = [m for m in models.values() if m.status in ("creating", "ready")]
+            if live:
+                self._idle_since = time.monotonic()
+            pending = session.scalars(
+                select(TinkerFuture)
+                .where(TinkerFuture.worker_id == self.worker_id, TinkerFuture.status == "pending")
+                .order_by(TinkerFuture.created_at, TinkerFuture.id)
+            ).all()
+            future = next((f for f in pending if _runnable(f, models)), None)
+            if future is None:
+                return False
+            job = (future.id, future.kind, future.model_id, future.seq_id, future.payload)
+        self._run(*job)
+        return True
+
+    def _release_ended(self, session: Session, models: dict[str, TinkerModel]) -> None:
+        """Models whose session finished or fell silent give their adapter back."""
+        session_ids = {m.session_id for m in models.values() if m.status in ("creating", "ready")}
+        if not session_ids:
+            return
+        for tinker_session in session.scalars(select(TinkerSession).where(TinkerSession.id.in_(session_ids))):
+            if session_expired(tinker_session):
+                tinker_session.status = "expired"
+                tinker_session.finished_at = utcnow()
+            if tinker_session.status == "active":
+                continue
+            for model in models.values():
+                if model.session_id == tinker_session.id and model.status in ("creating", "ready"):
+                    model.status = "released"
+                    self.trainer.release(model.id)
+                    _fail_pending(session, model_id=model.id, message=f"session {tinker_session.id} ended")
+
+    def _run(
+        self, future_id: str, kind: str, model_id: str | None, seq_id: int | None, payload: bytes
+    ) -> None:
+        started = time.monotonic()
+        result: bytes | None = None
+        result_format = "json"
+        error: tuple[str, str] | None = None
+        try:
+            if kind == "create_model":
+                config = json.loads(payload)
+                self.trainer.create(
+                    model_id,
+                    rank=int(config["rank"]),
+                    train_attn=bool(config.get("train_attn", True)),
+                    train_mlp=bool(config.get("train_mlp", True)),
+                    train_unembed=bool(config.get("train_unembed", True)),
+                    seed=config.get("seed"),
+                )
+                result = json.dumps({"model_id": model_id, "type": "create_model"}).encode()
+            elif kind == "forward_backward":
+                result, result_format = self._forward_backward(model_id, payload), "proto"
+            elif kind == "optim_step":
+                metrics = self.trainer.optim_step(model_id, json.loads(payload).get("adam_params") or {})
+                result = json.dumps({"metrics": metrics, "type": "optim_step"}).encode()
+            else:
+                error = (f"request kind {kind!r} is not supported by this worker", "user")
+        except wire.UserError as exc:
+            error = (str(exc), "user")
+        except Exception as exc:  # a bug or an out-of-memory: the request fails, the worker goes on
+            logger.exception("request %s (%s) failed", future_id, kind)
+            error = (f"{type(exc).__name__}: {exc}", "server")
+        with self.store.session_scope() as session:
+            values: dict[str, Any] = {"finished_at": utcnow()}
+            if error is None:
+                values.update(status="done", result=result, result_format=result_format)
+            else:
+                values.update(status="failed", error=error[0][:4000], category=error[1])
+            session.execute(update(TinkerFuture).where(TinkerFuture.id == future_id).values(**values))
+            if model_id is not None and seq_id is not None:
+                model_values: dict[str, Any] = {"last_seq": seq_id}
+                if kind == "create_model":
+                    model_values["status"] = "ready" if error is None else "failed"
+                session.execute(update(TinkerModel).where(TinkerModel.id == model_id).values(**model_values))
+        logger.info(
+            "request %s (%s) %s in %.3f s",
+            future_id,
+            kind,
+            "failed" if error else "done",
+            time.monotonic() - started,
+        )
+
+    def _forward_backward(self, model_id: str | None, payload: bytes) -> bytes:
+        from src.features.tinker.trainer import Datum
+
+        request = wire.parse_forward_backward(payload)
+        data = [
+            Datum(
+                tokens=wire.datum_tokens(datum),
+                inputs={key: wire.tensor_array(tensor) for key, tensor in datum.loss_fn_inputs.items()},
+            )
+            for datum in request.data
+        ]
+        logprobs, metrics = self.trainer.forward_backward(
+            model_id,
+            data,
+            loss_fn=request.loss_fn or "cross_entropy",
+            loss_fn_config=wire.loss_config(request),
+            forward_only=request.forward_only,
+        )
+        return wire.forward_backward_output(logprobs, metrics)
+
+    def _idle_too_long(self) -> bool:
+        return time.monotonic() - self._idle_since > self.idle_seconds
+
+
+def _runnable(future: TinkerFuture, models: dict[str, TinkerModel]) -> bool:
+    """A model's requests run in seq_id order: the one after the last run, and only that one."""
+    model = models.get(future.model_id or "")
+    if model is None or model.status not in ("creating", "ready"):
+        return False
+    if future.kind == "create_model":
+        return model.status == "creating"
+    return model.status == "ready" and future.seq_id == model.last_seq + 1
+
+
+def _status(session: Session, worker_id: str) -> str | None:
+    return session.scalar(select(TinkerWorker.status).where(TinkerWorker.id == worker_id))
+
+
+def _fail_pending(session: Session, *, model_id: str, message: str) -> None:
+    session.execute(
+        update(TinkerFuture)
+        .where(TinkerFuture.model_id == model_id, TinkerFuture.status.in_(("pending", "running")))
+        .values(status="failed", error=message, category="user", finished_at=utcnow())
+    )
+
+
+def _beat(store: Store, worker_id: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_EVERY):
+        try:
+            with store.session_scope() as session:
+                session.execute(
+                    update(TinkerWorker).where(TinkerWorker.id == worker_id).values(heartbeat_at=utcnow())
+                )
+        except Exception:  # the database is briefly away: the next beat tries again
+            logger.warning("heartbeat failed", exc_info=True)
+
+
+def _wait_for_row(store: Store, worker_id: str, timeout: float = 30.0) -> bool:
+    """The API commits the worker's row after starting it; a worker whose row never appears leaves."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with store.session_scope(read_only=True) as session:
+            if _status(session, worker_id) is not None:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m src.features.tinker.worker")
+    parser.add_argument("--worker-id", required=True)
+    parser.add_argument("--base-model", required=True)
+    parser.add_argument("--model-path", required=True, type=Path)
+    parser.add_argument("--idle-seconds", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    url = os.environ.pop(DATABASE_URL_VARIABLE, None)
+    if not url:
+        parser.error(f"{DATABASE_URL_VARIABLE} is not set")
+    store = Store(url, pool_size=2)
+    if not _wait_for_row(store, args.worker_id):
+        logger.error("worker %s has no row in the store: leaving", args.worker_id)
+        return 1
+    stop = threading.Event()
+    beats = threading.Thread(target=_beat, args=(store, args.worker_id, stop), daemon=True, name="heartbeat")
+    beats.start()
+    try:
+        from src.features.tinker.trainer import Trainer
+
+        trainer = Trainer(args.model_path)
+    except Exception as exc:
+        logger.exception("cannot load %s", args.model_path)
+        _stop_worker(store, args.worker_id, status="failed", error=f"cannot load the base model: {exc}")
+        stop.set()
+        return 1
+    worker = Worker(store, trainer, worker_id=args.worker_id, idle_seconds=args.idle_seconds)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop.set())
+    try:
+        worker.run()
+    finally:
+        stop.set()
+        _stop_worker(store, args.worker_id, status="stopped", error=None)
+        store.dispose()
+    return 0
+
+
+def _stop_worker(store: Store, worker_id: str, *, status: str, error: str | None) -> None:
+    """Mark the worker ended and fail what it will never run (category `server`)."""
+    with store.session_scope() as session:
+        session.execute(
+            update(TinkerWorker)
+            .where(TinkerWorker.id == worker_id)
+            .values(status=status, error=error, stopped_at=utcnow())
+        )
+        session.execute(
+            update(TinkerFuture)
+            .where(TinkerFuture.worker_id == worker_id, TinkerFuture.status.in_(("pending", "running")))
+            .values(
+                status="failed", error=error or "the worker stopped", category="server", finished_at=utcnow()
+            )
+        )
+        session.execute(
+            update(TinkerModel)
+            .where(TinkerModel.worker_id == worker_id, TinkerModel.status.in_(("creating", "ready")))
+            .values(status="failed")
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
