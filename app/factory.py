@@ -116,6 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.tinker_setup = TinkerSetup(
         database_url=settings.store.database_url,
         log_dir=settings.store.data_dir / "tinker" / "workers",
+        weights_dir=settings.store.data_dir / "tinker" / "weights",
         models=app.state.tuning_setup.models,
     )
     app.state.rate_limiter = RateLimiter(

@@ -259,3 +259,112 @@ class OptimStep(_Request):
 class FutureRetrieve(_Request):
     request_id: str = Field(max_length=64)
     allow_metadata_only: bool = False
+
+
+# -- weights and sampling ----------------------------------------------------------------------
+
+CHECKPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # a file name: no '/', no leading dot
+SAMPLER_EXAMPLE = "samp-2b7e0c4d9a1f3e58"
+
+
+class SaveWeightsForSampler(_Request):
+    model_id: str = Field(pattern=MODEL_ID_PATTERN)
+    path: str | None = Field(
+        default=None, pattern=CHECKPOINT_NAME_PATTERN, description="a name for the weights"
+    )
+    sampling_session_seq_id: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    kind: Literal["snapshot", "inflight"] = "snapshot"
+    seq_id: int = Field(ge=1, le=2**31 - 1)
+    ttl_seconds: int | None = Field(default=None, ge=1)
+    type: Literal["save_weights_for_sampler"] = "save_weights_for_sampler"
+
+
+class SaveWeights(_Request):
+    model_id: str = Field(pattern=MODEL_ID_PATTERN)
+    path: str | None = Field(
+        default=None, pattern=CHECKPOINT_NAME_PATTERN, description="a name for the state"
+    )
+    seq_id: int = Field(ge=1, le=2**31 - 1)
+    overwrite: bool = False
+    ttl_seconds: int | None = Field(default=None, ge=1)
+    type: Literal["save_weights"] = "save_weights"
+
+
+class SamplingSessionCreate(_Request):
+    session_id: str = Field(pattern=SESSION_ID_PATTERN)
+    sampling_session_seq_id: int = Field(ge=0, le=2**31 - 1)
+    base_model: str | None = Field(default=None, min_length=1, max_length=255)
+    model_path: str | None = Field(
+        default=None, max_length=512, description="tinker://<model>/sampler_weights/<name>"
+    )
+    type: Literal["create_sampling_session"] = "create_sampling_session"
+
+
+class SamplingSessionCreated(BaseModel):
+    sampling_session_id: str
+    type: Literal["create_sampling_session"] = "create_sampling_session"
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"sampling_session_id": SAMPLER_EXAMPLE, "type": "create_sampling_session"}]
+        }
+    )
+
+
+class SamplerRead(BaseModel):
+    sampler_id: str
+    base_model: str
+    model_path: str | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sampler_id": SAMPLER_EXAMPLE,
+                    "base_model": BASE_MODEL,
+                    "model_path": f"tinker://{MODEL_EXAMPLE}/sampler_weights/step-20",
+                }
+            ]
+        }
+    )
+
+
+class EncodedText(_Request):
+    tokens: list[int] = Field(max_length=65_536)
+    type: Literal["encoded_text"] = "encoded_text"
+
+
+class PromptIn(_Request):
+    chunks: list[EncodedText] = Field(min_length=1, max_length=64)
+
+
+class SamplingParamsIn(_Request):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    max_tokens: int | None = Field(default=None, ge=1, le=2048)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    stop: str | list[str] | list[int] | None = None
+    temperature: float = Field(default=1.0, ge=0, le=100)
+    top_k: int = Field(default=-1, ge=-1, le=100_000)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+
+
+class SampleIn(_Request):
+    sampling_session_id: str = Field(max_length=64)
+    seq_id: int = Field(default=0, ge=0)
+    num_samples: int = Field(default=1, ge=1, le=16)
+    prompt: PromptIn
+    sampling_params: SamplingParamsIn = Field(default_factory=SamplingParamsIn)
+    prompt_logprobs: bool = False
+    type: Literal["sample"] = "sample"
+
+
+class SampleQueued(BaseModel):
+    request_id: str
+    sample_sequence_ids: list[str]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"request_id": REQUEST_EXAMPLE, "sample_sequence_ids": [f"{REQUEST_EXAMPLE}-0"]}]
+        }
+    )

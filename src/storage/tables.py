@@ -490,3 +490,40 @@ class TinkerWorker(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TinkerSampler(Base):
+    """A sampling session: a base model, with a saved adapter or without, in that base model's worker."""
+
+    __tablename__ = "tinker_sampler"
+    __table_args__ = (Index("ix_tinker_sampler_owner_id", "owner", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("tinker_session.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    base_model: Mapped[str] = mapped_column(String(255))
+    model_path: Mapped[str | None] = mapped_column(String(512))  # tinker://<model>/sampler_weights/<name>
+    weights_dir: Mapped[str | None] = mapped_column(
+        String(1024)
+    )  # the saved adapter on this host; None: base
+    worker_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TinkerCheckpoint(Base):
+    """Weights a Tinker model saved: `tinker://<model>/(weights|sampler_weights)/<name>`."""
+
+    __tablename__ = "tinker_checkpoint"
+    __table_args__ = (
+        Index("ix_tinker_checkpoint_owner_id", "owner", "id"),
+        UniqueConstraint("model_id", "kind", "name", name="uq_tinker_checkpoint_model_id_kind_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # weights | sampler_weights
+    name: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(1024))  # the directory on this host
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -13,8 +13,10 @@ import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
 from app.deps import TINKER_PREFIX, ApiKeyPrincipalDep, ReadDep, SessionDep, SettingsDep, StoreDep
+from src.features.auth.service import Principal
 from src.features.models.service import ModelSources
 from src.features.tinker import service, wire
 from src.features.tinker.workers import TinkerSetup
@@ -32,6 +34,13 @@ from src.models.tinker import (
     ModelInfo,
     ModelInfoRequest,
     OptimStep,
+    SampleIn,
+    SampleQueued,
+    SamplerRead,
+    SamplingSessionCreate,
+    SamplingSessionCreated,
+    SaveWeights,
+    SaveWeightsForSampler,
     ServerCapabilities,
     SessionCreate,
     SessionCreated,
@@ -260,3 +269,74 @@ POLL_SECONDS = 0.02
 def _fail_gone_worker(store: Store, request_id: str) -> None:
     with store.session_scope() as session:
         service.fail_gone_worker(session, request_id=request_id)
+
+
+@router.post("/save_weights_for_sampler", response_model=FutureQueued, responses=error_responses(404))
+def save_weights_for_sampler(
+    body: SaveWeightsForSampler, session: SessionDep, principal: ApiKeyPrincipalDep, setup: SetupDep
+) -> FutureQueued:
+    """Save the adapter for sampling; the answer has its `tinker://` path and a sampler on it."""
+    future = service.save_weights(
+        session,
+        principal=principal,
+        model_id=body.model_id,
+        seq_id=body.seq_id,
+        name=body.path,
+        kind="sampler_weights",
+        setup=setup,
+        sampler=True,
+    )
+    return FutureQueued(request_id=future.id, model_id=body.model_id)
+
+
+@router.post("/save_weights", response_model=FutureQueued, responses=error_responses(404))
+def save_weights(
+    body: SaveWeights, session: SessionDep, principal: ApiKeyPrincipalDep, setup: SetupDep
+) -> FutureQueued:
+    """Save the adapter and its optimizer state (the SDK's `save_state`)."""
+    future = service.save_weights(
+        session,
+        principal=principal,
+        model_id=body.model_id,
+        seq_id=body.seq_id,
+        name=body.path,
+        kind="weights",
+        setup=setup,
+        sampler=False,
+    )
+    return FutureQueued(request_id=future.id, model_id=body.model_id)
+
+
+@router.post(
+    "/create_sampling_session", response_model=SamplingSessionCreated, responses=error_responses(404, 410)
+)
+def create_sampling_session(
+    body: SamplingSessionCreate, session: SessionDep, principal: ApiKeyPrincipalDep, setup: SetupDep
+) -> SamplingSessionCreated:
+    """A sampler on a base model, or on weights saved with `save_weights_for_sampler`."""
+    sampler = service.create_sampler(session, principal=principal, data=body, setup=setup)
+    return SamplingSessionCreated(sampling_session_id=sampler.id)
+
+
+@router.get("/samplers/{sampler_id}", response_model=SamplerRead, responses=error_responses(404))
+async def get_sampler(
+    sampler_id: Annotated[str, Path(max_length=64)], read: ReadDep, principal: ApiKeyPrincipalDep
+) -> SamplerRead:
+    """A sampler's base model and weights."""
+    return await read(_sampler_read, sampler_id=sampler_id, principal=principal)
+
+
+def _sampler_read(session: Session, *, sampler_id: str, principal: Principal) -> SamplerRead:
+    sampler = service.get_sampler(session, sampler_id=sampler_id, principal=principal)
+    return SamplerRead(sampler_id=sampler.id, base_model=sampler.base_model, model_path=sampler.model_path)
+
+
+@router.post("/asample", response_model=SampleQueued, responses=error_responses(404))
+def asample(
+    body: SampleIn, session: SessionDep, principal: ApiKeyPrincipalDep, setup: SetupDep
+) -> SampleQueued:
+    """Queue `num_samples` continuations of a token prompt; the result is a protobuf `SampleResponse`."""
+    future = service.sample(session, principal=principal, data=body, setup=setup)
+    return SampleQueued(
+        request_id=future.id, sample_sequence_ids=[f"{future.id}-{i}" for i in range(body.num_samples)]
+    )

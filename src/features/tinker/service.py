@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -14,18 +17,27 @@ from src.features.models import service as models_service
 from src.features.models.service import ModelSources
 from src.features.tinker import workers
 from src.features.tinker.workers import TinkerSetup
-from src.models.errors import Gone, Invalid
+from src.models.errors import Gone, Invalid, NotFound
 from src.models.tinker import (
     ModelCreate,
     ModelData,
     ModelInfo,
+    SampleIn,
+    SamplingSessionCreate,
     ServerCapabilities,
     SessionCreate,
     SessionFinish,
     SupportedModel,
 )
-from src.storage.scoping import get_owned
-from src.storage.tables import TinkerFuture, TinkerModel, TinkerSession, TinkerWorker
+from src.storage.scoping import get_owned, owned
+from src.storage.tables import (
+    TinkerCheckpoint,
+    TinkerFuture,
+    TinkerModel,
+    TinkerSampler,
+    TinkerSession,
+    TinkerWorker,
+)
 from src.storage.types import utcnow
 
 # the SDK beats every 10 s; a session silent for this long is over (what it trains is let go)
@@ -251,3 +263,151 @@ def fail_gone_worker(session: Session, *, request_id: str) -> None:
     worker = session.get(TinkerWorker, future.worker_id)
     if worker is not None and not workers.is_live(worker):
         workers.mark_gone(session, worker, reason="the worker stopped before answering")
+
+
+# -- weights and sampling ----------------------------------------------------------------------
+
+TINKER_PATH = re.compile(r"^tinker://(?P<model>[^/]+)/(?P<kind>weights|sampler_weights)/(?P<name>[^/]+)$")
+
+
+def tinker_path(model_id: str, kind: str, name: str) -> str:
+    return f"tinker://{model_id}/{kind}/{name}"
+
+
+def weights_directory(setup: TinkerSetup, *, model: TinkerModel, kind: str, name: str) -> Path:
+    """Where a model's saved weights live on this host (names are checked file names)."""
+    return setup.weights_dir / model.owner / model.id.replace(":", "_") / kind / name
+
+
+def save_weights(
+    session: Session,
+    *,
+    principal: Principal,
+    model_id: str,
+    seq_id: int,
+    name: str | None,
+    kind: str,
+    setup: TinkerSetup,
+    sampler: bool,
+) -> TinkerFuture:
+    """Queue a save of the model's adapter (`weights` with its optimizer, or `sampler_weights`)."""
+    model = get_model(session, model_id=model_id, principal=principal)
+    name = name or f"{kind.replace('_', '-')}-{seq_id}"
+    existing = session.scalar(
+        select(TinkerCheckpoint.id).where(
+            TinkerCheckpoint.model_id == model.id,
+            TinkerCheckpoint.kind == kind,
+            TinkerCheckpoint.name == name,
+        )
+    )
+    earlier = session.scalar(
+        select(TinkerFuture).where(TinkerFuture.model_id == model.id, TinkerFuture.seq_id == seq_id)
+    )
+    if existing is not None and earlier is None:
+        raise Invalid(
+            f"{tinker_path(model.id, kind, name)} exists already; choose another name", param="path"
+        )
+    payload = {
+        "kind": kind,
+        "name": name,
+        "directory": str(weights_directory(setup, model=model, kind=kind, name=name)),
+        "tinker_path": tinker_path(model.id, kind, name),
+        "sampler_id": "samp-" + secrets.token_hex(8) if sampler else None,
+        "session_id": model.session_id,
+    }
+    return submit(
+        session, model=model, kind="save_weights", seq_id=seq_id, payload=json.dumps(payload).encode()
+    )
+
+
+def create_sampler(
+    session: Session, *, principal: Principal, data: SamplingSessionCreate, setup: TinkerSetup
+) -> TinkerSampler:
+    """A sampler on a base model, or on weights a model saved (`tinker://` path of the caller's)."""
+    tinker_session = get_session(session, session_id=data.session_id, principal=principal)
+    if tinker_session.status != "active":
+        raise Gone(
+            f"session {data.session_id!r} is {tinker_session.status}",
+            param="session_id",
+            code="session_ended",
+        )
+    weights_dir = None
+    if data.model_path is not None:
+        checkpoint = checkpoint_by_path(session, path=data.model_path, principal=principal)
+        base_model = session.get(TinkerModel, checkpoint.model_id).base_model  # type: ignore[union-attr]
+        weights_dir = checkpoint.path
+    elif data.base_model is not None:
+        base_model = data.base_model
+    else:
+        raise Invalid("name a base_model or a model_path", param="base_model")
+    model_path = models_service.resolve(base_model, sources=setup.models)
+    if model_path is None:
+        raise Invalid(
+            f"base model {base_model!r} is not on this server", param="base_model", code="unknown_base_model"
+        )
+    sampler = TinkerSampler(
+        id="samp-" + secrets.token_hex(8),
+        session_id=data.session_id,
+        owner=principal.owner,
+        base_model=base_model,
+        model_path=data.model_path,
+        weights_dir=weights_dir,
+        worker_id=workers.assign(session, base_model=base_model, model_path=model_path, setup=setup),
+    )
+    session.add(sampler)
+    session.flush()
+    return sampler
+
+
+def checkpoint_by_path(session: Session, *, path: str, principal: Principal) -> TinkerCheckpoint:
+    """The caller's saved weights at a `tinker://<model>/<kind>/<name>` path, or 404."""
+    match = TINKER_PATH.match(path)
+    if match is None:
+        raise Invalid(
+            f"{path!r} is not a tinker://<model>/<weights|sampler_weights>/<name> path", param="model_path"
+        )
+    checkpoint = session.scalar(
+        owned(
+            select(TinkerCheckpoint).where(
+                TinkerCheckpoint.model_id == match["model"],
+                TinkerCheckpoint.kind == match["kind"],
+                TinkerCheckpoint.name == match["name"],
+            ),
+            TinkerCheckpoint,
+            principal,
+        )
+    )
+    if checkpoint is None:
+        raise NotFound(f"checkpoint {path!r} not found", param="model_path")
+    return checkpoint
+
+
+def get_sampler(session: Session, *, sampler_id: str, principal: Principal) -> TinkerSampler:
+    return get_owned(session, TinkerSampler, sampler_id, principal, what="sampler", param="sampler_id")
+
+
+def sample(session: Session, *, principal: Principal, data: SampleIn, setup: TinkerSetup) -> TinkerFuture:
+    """Queue a sample on the caller's sampler (its worker restarted if it was gone)."""
+    sampler = get_sampler(session, sampler_id=data.sampling_session_id, principal=principal)
+    worker = session.get(TinkerWorker, sampler.worker_id) if sampler.worker_id else None
+    if worker is None or not workers.is_live(worker):
+        model_path = models_service.resolve(sampler.base_model, sources=setup.models)
+        if model_path is None:
+            raise Invalid(
+                f"base model {sampler.base_model!r} is no longer on this server", param="sampling_session_id"
+            )
+        sampler.worker_id = workers.assign(
+            session, base_model=sampler.base_model, model_path=model_path, setup=setup
+        )
+    payload = data.model_dump(mode="json")
+    payload["weights_dir"] = sampler.weights_dir
+    future = TinkerFuture(
+        id="req-" + secrets.token_hex(12),
+        owner=sampler.owner,
+        worker_id=sampler.worker_id,
+        kind="sample",
+        payload=json.dumps(payload).encode(),
+    )
+    session.add(future)
+    session.flush()
+    return future

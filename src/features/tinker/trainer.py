@@ -15,6 +15,8 @@ Imported only by the worker process: torch, transformers and peft load there.
 from __future__ import annotations
 
 import math
+import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from src.features.tinker.wire import UserError
 
@@ -31,6 +33,8 @@ ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
 UNEMBED_MODULES = ("lm_head",)
 LOSSES = ("cross_entropy", "importance_sampling", "ppo")
+MAX_SAMPLES = 16
+MAX_NEW_TOKENS = 2048
 
 
 @dataclass
@@ -55,10 +59,14 @@ class Trainer:
         torch.set_num_threads(max(1, torch.get_num_threads()))
         self._base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
         self._base.eval()
+        self._tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.vocab_size = int(self._base.config.vocab_size)
+        self.max_length = int(getattr(self._base.config, "max_position_embeddings", 4096) or 4096)
         self._model: PeftModel | None = None
         self._adapters: dict[str, _Adapter] = {}
         self._names: dict[str, str] = {}  # model id -> adapter name (peft names cannot hold ':')
+        self._samplers: dict[str, str | None] = {}  # sampler id -> adapter name (None: the base model)
+        self._serial = 0
 
     # -- adapters ---------------------------------------------------------------------------
 
@@ -82,7 +90,7 @@ class Trainer:
         targets = [target for target in targets if target in present]
         if not targets:
             raise UserError("this base model has none of the layers the LoRA config asks to train")
-        name = f"m{len(self._names)}"
+        name = self._next_name("m")
         config = LoraConfig(
             r=rank, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=targets, bias="none"
         )
@@ -97,6 +105,10 @@ class Trainer:
             param.requires_grad_(True)
         self._names[model_id] = name
         self._adapters[name] = _Adapter(name=name, optimizer=torch.optim.AdamW(params, lr=1e-4))
+
+    def _next_name(self, prefix: str) -> str:
+        self._serial += 1
+        return f"{prefix}{self._serial}"
 
     def release(self, model_id: str) -> None:
         """Forget a model's adapter and optimizer."""
@@ -153,6 +165,8 @@ class Trainer:
         length = len(datum.tokens)
         if length == 0:
             raise UserError(f"datum {index} has no input tokens")
+        if length > self.max_length:
+            raise UserError(f"datum {index} has {length} tokens; this model takes at most {self.max_length}")
         if min(datum.tokens) < 0 or max(datum.tokens) >= self.vocab_size:
             raise UserError(f"datum {index} has token ids outside the vocabulary (0..{self.vocab_size - 1})")
         targets = self._input(datum, index, "target_tokens", length, np.int64)
@@ -208,3 +222,123 @@ class Trainer:
         adapter.optimizer.zero_grad(set_to_none=True)
         adapter.steps += 1
         return metrics
+
+    # -- weights and sampling ---------------------------------------------------------------
+
+    def save(self, model_id: str, directory: Path, *, optimizer: bool) -> int:
+        """Write the model's adapter (a PEFT adapter directory) to `directory`; returns its size in bytes."""
+        model, adapter = self._use(model_id)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
+            model.save_pretrained(scratch, selected_adapters=[adapter.name])
+            saved = Path(scratch) / adapter.name  # peft writes a named adapter into a folder of its name
+            if optimizer:
+                torch.save(adapter.optimizer.state_dict(), saved / "optimizer.pt")
+            saved.rename(directory)
+        return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+
+    def open_sampler(self, sampler_id: str, weights_dir: Path | None) -> None:
+        """Sample from the base model (no weights) or from a saved adapter, loaded once."""
+        if sampler_id in self._samplers:
+            return
+        if weights_dir is None:
+            self._samplers[sampler_id] = None
+            return
+        name = self._next_name("s")
+        if self._model is None:
+            self._model = PeftModel.from_pretrained(self._base, str(weights_dir), adapter_name=name)
+        else:
+            self._model.load_adapter(str(weights_dir), adapter_name=name)
+        for key, param in self._model.named_parameters():
+            if f".{name}." in key:
+                param.requires_grad_(False)
+        self._samplers[sampler_id] = name
+
+    def has_sampler(self, sampler_id: str) -> bool:
+        return sampler_id in self._samplers
+
+    def sample(
+        self,
+        sampler_id: str,
+        prompt: list[int],
+        *,
+        num_samples: int,
+        max_tokens: int,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        seed: int | None,
+        stop: list[int] | list[str],
+        prompt_logprobs: bool,
+    ) -> tuple[list[tuple[list[int], list[float], bool]], list[float] | None]:
+        """`num_samples` continuations: (tokens, their log-probabilities, stopped); and the prompt's."""
+        if not prompt:
+            raise UserError("the prompt has no tokens")
+        if min(prompt) < 0 or max(prompt) >= self.vocab_size:
+            raise UserError(f"the prompt has token ids outside the vocabulary (0..{self.vocab_size - 1})")
+        if not 1 <= num_samples <= MAX_SAMPLES:
+            raise UserError(f"num_samples must be 1..{MAX_SAMPLES}")
+        if not 1 <= max_tokens <= MAX_NEW_TOKENS or len(prompt) + max_tokens > self.max_length:
+            raise UserError(
+                f"max_tokens must be 1..{MAX_NEW_TOKENS}, and with the prompt at most {self.max_length}"
+            )
+        name = self._samplers.get(sampler_id, "missing")
+        if name == "missing":
+            raise UserError(f"sampler {sampler_id!r} is not open in this worker")
+        model = self._model if self._model is not None else self._base
+        if name is not None:
+            self._model.set_adapter(name)  # type: ignore[union-attr]
+        base_only = (
+            self._model.disable_adapter() if name is None and self._model is not None else nullcontext()
+        )
+        eos = self._tokenizer.eos_token_id
+        input_ids = torch.tensor([prompt] * num_samples, dtype=torch.long)  # greedy cannot return several
+        if seed is not None:
+            torch.manual_seed(seed)
+        with torch.no_grad(), base_only:
+            generated = model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_new_tokens=max_tokens,
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                top_k=top_k if top_k > 0 else 0,
+                top_p=top_p if temperature > 0 else None,
+                return_dict_in_generate=True,
+                output_scores=True,
+                pad_token_id=eos if eos is not None else 0,
+                eos_token_id=eos,
+            )
+            scores = model.compute_transition_scores(
+                generated.sequences, generated.scores, normalize_logits=True
+            )
+            prompt_values = self._prompt_logprobs(model, input_ids[:1]) if prompt_logprobs else None
+        results = []
+        for row, row_scores in zip(
+            generated.sequences[:, len(prompt) :].tolist(), scores.tolist(), strict=True
+        ):
+            results.append(self._cut(row, row_scores, eos=eos, stop=stop))
+        return results, prompt_values
+
+    @staticmethod
+    def _prompt_logprobs(model: Any, input_ids: torch.Tensor) -> list[float]:
+        logits = model(input_ids=input_ids).logits[0, :-1].to(torch.float32)
+        values = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[0, 1:, None])[:, 0]
+        return [math.nan, *values.tolist()]
+
+    def _cut(
+        self, tokens: list[int], logprobs: list[float], *, eos: int | None, stop: list[int] | list[str]
+    ) -> tuple[list[int], list[float], bool]:
+        """A continuation up to and including its end: the end-of-sequence token or a stop."""
+        stop_tokens = {value for value in stop if isinstance(value, int)}
+        if eos is not None:
+            stop_tokens.add(eos)
+        stop_texts = [value for value in stop if isinstance(value, str) and value]
+        for index, token in enumerate(tokens):
+            if token in stop_tokens:
+                return tokens[: index + 1], logprobs[: index + 1], True
+            if stop_texts:
+                text = self._tokenizer.decode(tokens[: index + 1])
+                if any(value in text for value in stop_texts):
+                    return tokens[: index + 1], logprobs[: index + 1], True
+        return tokens, logprobs, False

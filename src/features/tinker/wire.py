@@ -114,3 +114,21 @@ def forward_backward_output(logprobs: list[np.ndarray], metrics: dict[str, float
     for key, value in metrics.items():
         output.metrics[key] = value
     return output.SerializeToString()
+
+
+def sample_response(
+    sequences: list[tuple[list[int], list[float], bool]], prompt_logprobs: list[float] | None
+) -> bytes:
+    """A SampleResponse: each sequence's tokens (int32), log-probabilities (float32) and stop reason."""
+    response = pb.SampleResponse()
+    for tokens, logprobs, stopped in sequences:
+        response.sequences.append(
+            pb.SampledSequence(
+                stop_reason=pb.STOP_REASON_STOP if stopped else pb.STOP_REASON_LENGTH,
+                tokens=np.asarray(tokens, dtype="<i4").tobytes(),
+                logprobs=np.asarray(logprobs, dtype="<f4").tobytes(),
+            )
+        )
+    if prompt_logprobs is not None:
+        response.prompt_logprobs = np.asarray(prompt_logprobs, dtype="<f4").tobytes()
+    return response.SerializeToString()

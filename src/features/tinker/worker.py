@@ -19,6 +19,8 @@ import argparse
 import json
 import logging
 import os
+import secrets
+import shutil
 import signal
 import threading
 import time
@@ -32,11 +34,19 @@ from src.features.tinker import wire
 from src.features.tinker.service import session_expired
 from src.features.tinker.workers import DATABASE_URL_VARIABLE
 from src.storage import Store
-from src.storage.tables import TinkerFuture, TinkerModel, TinkerSession, TinkerWorker
+from src.storage.tables import (
+    TinkerCheckpoint,
+    TinkerFuture,
+    TinkerModel,
+    TinkerSampler,
+    TinkerSession,
+    TinkerWorker,
+)
 from src.storage.types import utcnow
 
 HEARTBEAT_EVERY = 1.0
 POLL = 0.02
+DEFAULT_MAX_TOKENS = 64
 
 logger = logging.getLogger("tinker.worker")
 
@@ -44,10 +54,13 @@ logger = logging.getLogger("tinker.worker")
 class Worker:
     """The loop: release what ended, run the next runnable request, beat, leave when idle."""
 
-    def __init__(self, store: Store, trainer: Any, *, worker_id: str, idle_seconds: float) -> None:
+    def __init__(
+        self, store: Store, trainer: Any, *, worker_id: str, base_model: str, idle_seconds: float
+    ) -> None:
         self.store = store
         self.trainer = trainer
         self.worker_id = worker_id
+        self.base_model = base_model
         self.idle_seconds = idle_seconds
         self.stop = threading.Event()
         self._idle_since = time.monotonic()
@@ -78,7 +91,7 @@ class Worker:
             }
             self._release_ended(session, models)
             live = [m for m in models.values() if m.status in ("creating", "ready")]
-            if live:
+            if live or self._has_samplers(session):
                 self._idle_since = time.monotonic()
             pending = session.scalars(
                 select(TinkerFuture)
@@ -91,6 +104,18 @@ class Worker:
             job = (future.id, future.kind, future.model_id, future.seq_id, future.payload)
         self._run(*job)
         return True
+
+    def _has_samplers(self, session: Session) -> bool:
+        """A sampler of an active session keeps the worker (its adapter is loaded on the first sample)."""
+        return (
+            session.scalar(
+                select(TinkerSampler.id)
+                .join(TinkerSession, TinkerSession.id == TinkerSampler.session_id)
+                .where(TinkerSampler.worker_id == self.worker_id, TinkerSession.status == "active")
+                .limit(1)
+            )
+            is not None
+        )
 
     def _release_ended(self, session: Session, models: dict[str, TinkerModel]) -> None:
         """Models whose session finished or fell silent give their adapter back."""
@@ -133,6 +158,10 @@ class Worker:
             elif kind == "optim_step":
                 metrics = self.trainer.optim_step(model_id, json.loads(payload).get("adam_params") or {})
                 result = json.dumps({"metrics": metrics, "type": "optim_step"}).encode()
+            elif kind == "save_weights":
+                result = json.dumps(self._save(model_id, json.loads(payload))).encode()
+            elif kind == "sample":
+                result, result_format = self._sample(json.loads(payload)), "proto"
             else:
                 error = (f"request kind {kind!r} is not supported by this worker", "user")
         except wire.UserError as exc:
@@ -180,12 +209,71 @@ class Worker:
         )
         return wire.forward_backward_output(logprobs, metrics)
 
+    def _save(self, model_id: str | None, spec: dict[str, Any]) -> dict[str, Any]:
+        """Write the adapter, record the checkpoint (and the sampler a sampler save opens)."""
+        directory = Path(spec["directory"])
+        if directory.exists():  # a save that died after writing: this request replaces it
+            shutil.rmtree(directory)
+        size = self.trainer.save(model_id, directory, optimizer=spec["kind"] == "weights")
+        with self.store.session_scope() as session:
+            model = session.get(TinkerModel, model_id)
+            assert model is not None
+            session.add(
+                TinkerCheckpoint(
+                    id="ckpt-" + secrets.token_hex(8),
+                    model_id=model.id,
+                    owner=model.owner,
+                    kind=spec["kind"],
+                    name=spec["name"],
+                    path=str(directory),
+                    size_bytes=size,
+                )
+            )
+            if spec.get("sampler_id"):
+                session.add(
+                    TinkerSampler(
+                        id=spec["sampler_id"],
+                        session_id=spec["session_id"],
+                        owner=model.owner,
+                        base_model=self.base_model,
+                        model_path=spec["tinker_path"],
+                        weights_dir=str(directory),
+                        worker_id=self.worker_id,
+                    )
+                )
+        answer: dict[str, Any] = {"path": spec["tinker_path"]}
+        if spec.get("sampler_id"):
+            answer["sampling_session_id"] = spec["sampler_id"]
+        return answer
+
+    def _sample(self, spec: dict[str, Any]) -> bytes:
+        sampler_id = spec["sampling_session_id"]
+        weights = spec.get("weights_dir")
+        self.trainer.open_sampler(sampler_id, Path(weights) if weights else None)
+        params = spec.get("sampling_params") or {}
+        stop = params.get("stop") or []
+        sequences, prompt_logprobs = self.trainer.sample(
+            sampler_id,
+            [token for chunk in spec["prompt"]["chunks"] for token in chunk["tokens"]],
+            num_samples=int(spec.get("num_samples", 1)),
+            max_tokens=int(params.get("max_tokens") or DEFAULT_MAX_TOKENS),
+            temperature=float(params.get("temperature", 1.0)),
+            top_k=int(params.get("top_k", -1)),
+            top_p=float(params.get("top_p", 1.0)),
+            seed=params.get("seed"),
+            stop=[stop] if isinstance(stop, str) else list(stop),
+            prompt_logprobs=bool(spec.get("prompt_logprobs")),
+        )
+        return wire.sample_response(sequences, prompt_logprobs)
+
     def _idle_too_long(self) -> bool:
         return time.monotonic() - self._idle_since > self.idle_seconds
 
 
 def _runnable(future: TinkerFuture, models: dict[str, TinkerModel]) -> bool:
     """A model's requests run in seq_id order: the one after the last run, and only that one."""
+    if future.kind == "sample":  # samplers have no order to keep
+        return True
     model = models.get(future.model_id or "")
     if model is None or model.status not in ("creating", "ready"):
         return False
@@ -255,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         _stop_worker(store, args.worker_id, status="failed", error=f"cannot load the base model: {exc}")
         stop.set()
         return 1
-    worker = Worker(store, trainer, worker_id=args.worker_id, idle_seconds=args.idle_seconds)
+    worker = Worker(
+        store, trainer, worker_id=args.worker_id, base_model=args.base_model, idle_seconds=args.idle_seconds
+    )
     signal.signal(signal.SIGTERM, lambda *_: worker.stop.set())
     try:
         worker.run()

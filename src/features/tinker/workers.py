@@ -35,6 +35,7 @@ class TinkerSetup:
 
     database_url: str
     log_dir: Path
+    weights_dir: Path  # saved adapters: <owner>/<model>/<weights|sampler_weights>/<name>
     models: ModelSources
     idle_seconds: float = 60.0
 

@@ -1,0 +1,80 @@
+"""Sampling and saved weights through the unmodified tinker SDK: snapshots, named saves, save_state."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.features.tinker.test_training import ALICE, BASE, BOB, server  # noqa: F401 (the fixture)
+
+
+def _train(training, tokenizer, steps: int) -> None:
+    from tinker import types
+
+    tokens = tokenizer.encode("the quick brown fox jumps over the lazy dog. " * 2)
+    datum = types.Datum(
+        model_input=types.ModelInput.from_ints(tokens[:-1]),
+        loss_fn_inputs={"target_tokens": tokens[1:], "weights": [1.0] * (len(tokens) - 1)},
+    )
+    for _ in range(steps):
+        training.forward_backward([datum], "cross_entropy").result(timeout=120)
+        training.optim_step(types.AdamParams(learning_rate=5e-3)).result(timeout=120)
+
+
+def test_a_snapshot_samples_scores_and_saves_by_name(server: str) -> None:  # noqa: F811
+    import tinker
+    from tinker import types
+
+    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    training = client.create_lora_training_client(base_model=BASE, rank=8, seed=0).result()
+    tokenizer = training.get_tokenizer()
+    _train(training, tokenizer, steps=5)
+
+    sampler = training.save_weights_and_get_sampling_client().result()
+    prompt = types.ModelInput.from_ints(tokenizer.encode("the quick"))
+    greedy = types.SamplingParams(max_tokens=8, temperature=0.0)
+    answer = sampler.sample(prompt=prompt, num_samples=2, sampling_params=greedy).result(timeout=120)
+    assert len(answer.sequences) == 2
+    first, second = answer.sequences
+    assert 1 <= len(first.tokens) <= 8 and first.tokens == second.tokens  # greedy: the same twice
+    assert len(first.logprobs) == len(first.tokens) and all(value <= 0 for value in first.logprobs)
+    assert first.stop_reason in ("stop", "length")
+
+    scored = sampler.compute_logprobs(prompt).result(timeout=120)
+    assert len(scored) == prompt.length and scored[0] is None
+    assert all(value is not None and math.isfinite(value) and value <= 0 for value in scored[1:])
+
+    # a named save is a tinker:// path another sampler can open, with the same weights
+    saved = training.save_weights_for_sampler(name="step-5").result(timeout=120)
+    assert saved.path == f"tinker://{training.model_id}/sampler_weights/step-5"
+    reopened = client.create_sampling_client(model_path=saved.path).result()
+    again = reopened.sample(prompt=prompt, num_samples=1, sampling_params=greedy).result(timeout=120)
+    assert again.sequences[0].tokens == first.tokens
+
+    state = training.save_state("state-5").result(timeout=120)
+    assert state.path == f"tinker://{training.model_id}/weights/state-5"
+    with pytest.raises(Exception, match="exists already"):
+        training.save_weights_for_sampler(name="step-5").result(timeout=120)
+
+    # Bob can neither open Alice's weights nor reach her sampler
+    bob = tinker.ServiceClient(base_url=server, api_key=BOB)
+    with pytest.raises(Exception, match="not found"):
+        bob.create_sampling_client(model_path=saved.path).result()
+
+
+def test_a_base_model_sampler_and_seeded_sampling(server: str) -> None:  # noqa: F811
+    import tinker
+    from tinker import types
+
+    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    sampler = client.create_sampling_client(base_model=BASE).result()
+    prompt = types.ModelInput.from_ints([5, 6, 7])
+    seeded = types.SamplingParams(max_tokens=6, temperature=1.0, seed=7)
+    one = sampler.sample(prompt=prompt, num_samples=1, sampling_params=seeded).result(timeout=120)
+    two = sampler.sample(prompt=prompt, num_samples=1, sampling_params=seeded).result(timeout=120)
+    assert one.sequences[0].tokens == two.sequences[0].tokens  # the same seed, the same draw
+    with pytest.raises(tinker.RequestFailedError, match="vocabulary"):
+        sampler.sample(
+            prompt=types.ModelInput.from_ints([10**6]), num_samples=1, sampling_params=seeded
+        ).result(timeout=120)
