@@ -458,6 +458,8 @@ class TinkerFuture(Base):
     __table_args__ = (
         Index("ix_tinker_future_model_id_status_seq_id", "model_id", "status", "seq_id"),
         Index("ix_tinker_future_worker_id_status", "worker_id", "status"),
+        # one request per step of a model: an SDK retry finds the first, never queues a second
+        UniqueConstraint("model_id", "seq_id", name="uq_tinker_future_model_id_seq_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -484,6 +486,7 @@ class TinkerWorker(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     base_model: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(16), default="starting")  # starting | ready | stopped | failed
+    host: Mapped[str | None] = mapped_column(String(255))  # where it runs: its pid means something only there
     pid: Mapped[int | None] = mapped_column(Integer)
     command: Mapped[list[str]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)

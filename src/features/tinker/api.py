@@ -210,6 +210,7 @@ def forward_backward(
             limit=settings.uploads.max_body_bytes,
         )
         message = wire.parse_forward_backward(raw)
+        wire.check_request_size(message, max_tokens=wire.MAX_REQUEST_TOKENS)
     except wire.WireError as exc:
         raise Invalid(str(exc), param="body", code="bad_protobuf") from exc
     if message.seq_id < 1:
@@ -245,6 +246,7 @@ async def retrieve_future(
 ) -> Response:
     """The request's result once its worker has run it; holds the call up to 25 s, then `try_again`."""
     deadline = anyio.current_time() + LONG_POLL_SECONDS
+    pause = FIRST_POLL_SECONDS
     while True:
         state = await read(service.future_state, request_id=body.request_id, principal=principal)
         if state.status == "done":
@@ -260,10 +262,12 @@ async def retrieve_future(
             continue
         if anyio.current_time() >= deadline:
             return JSONResponse({"type": "try_again", "request_id": body.request_id, "queue_state": "active"})
-        await anyio.sleep(POLL_SECONDS)
+        await anyio.sleep(pause)
+        pause = min(pause * 1.5, MAX_POLL_SECONDS)
 
 
-POLL_SECONDS = 0.02
+FIRST_POLL_SECONDS = 0.01  # a step on a small model takes milliseconds: look again soon, then less often
+MAX_POLL_SECONDS = 0.25
 
 
 def _fail_gone_worker(store: Store, request_id: str) -> None:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, load_only
 
 from src.features.auth.service import Principal
 from src.features.models import service as models_service
@@ -29,7 +30,7 @@ from src.models.tinker import (
     SessionFinish,
     SupportedModel,
 )
-from src.storage.scoping import get_owned, owned
+from src.storage.scoping import ensure_owned, get_owned, owned
 from src.storage.tables import (
     TinkerCheckpoint,
     TinkerFuture,
@@ -42,6 +43,7 @@ from src.storage.types import utcnow
 
 # the SDK beats every 10 s; a session silent for this long is over (what it trains is let go)
 HEARTBEAT_TIMEOUT = timedelta(seconds=120)
+MAX_AHEAD = 1024  # seq_ids a model may have queued beyond the last one run (the SDK pipelines a few)
 
 
 def new_session_id() -> str:
@@ -99,17 +101,6 @@ def expire_if_silent(row: TinkerSession) -> None:
         row.finished_at = utcnow()
 
 
-def expire_silent_sessions(session: Session) -> int:
-    """Mark every active session whose heartbeat stopped as expired; returns how many."""
-    now = utcnow()
-    result = session.execute(
-        update(TinkerSession)
-        .where(TinkerSession.status == "active", TinkerSession.last_heartbeat_at < now - HEARTBEAT_TIMEOUT)
-        .values(status="expired", finished_at=now)
-    )
-    return result.rowcount or 0
-
-
 def capabilities(*, sources: ModelSources) -> ServerCapabilities:
     """The base models this server can train and sample: the catalog, the demo model and the model roots."""
     names = sorted(models_service.base_models(sources=sources))
@@ -136,13 +127,7 @@ def create_model(
             param="session_id",
             code="session_ended",
         )
-    model_path = models_service.resolve(data.base_model, sources=setup.models)
-    if model_path is None:
-        raise Invalid(
-            f"base model {data.base_model!r} is not on this server (get_server_capabilities lists them)",
-            param="base_model",
-            code="unknown_base_model",
-        )
+    model_path = base_model_path(data.base_model, setup=setup)
     if not (data.lora_config.train_attn or data.lora_config.train_mlp or data.lora_config.train_unembed):
         raise Invalid("train at least one of attn, mlp and unembed", param="lora_config")
     model_id = model_id_for(data.session_id, data.model_seq_id)
@@ -152,7 +137,7 @@ def create_model(
     model = TinkerModel(
         id=model_id,
         session_id=data.session_id,
-        owner=principal.owner,
+        owner=tinker_session.owner,  # an admin working in a user's session makes that user's model
         base_model=data.base_model,
         lora_rank=data.lora_config.rank,
         lora_config=data.lora_config.model_dump(),
@@ -168,6 +153,22 @@ def create_model(
         payload=data.lora_config.model_dump_json().encode(),
     )
     return model, future
+
+
+def base_model_path(name: str, *, setup: TinkerSetup) -> Path:
+    """The directory of a base model by one of the names `get_server_capabilities` lists, exactly.
+
+    Only those names: another spelling of the same directory (`./m`, `m/`) would start
+    a second worker holding a second copy of the model.
+    """
+    path = models_service.base_models(sources=setup.models).get(name)
+    if path is None:
+        raise Invalid(
+            f"base model {name!r} is not on this server (get_server_capabilities lists them)",
+            param="base_model",
+            code="unknown_base_model",
+        )
+    return path
 
 
 def get_model(session: Session, *, model_id: str, principal: Principal) -> TinkerModel:
@@ -201,6 +202,12 @@ def submit(session: Session, *, model: TinkerModel, kind: str, seq_id: int, payl
         raise Invalid(
             f"seq_id {seq_id} of model {model.id!r} has run already", param="seq_id", code="seq_id_used"
         )
+    if seq_id > model.last_seq + MAX_AHEAD:
+        raise Invalid(
+            f"seq_id {seq_id} is more than {MAX_AHEAD} past the last one run ({model.last_seq})",
+            param="seq_id",
+            code="seq_id_too_far",
+        )
     future = TinkerFuture(
         id="req-" + secrets.token_hex(12),
         owner=model.owner,
@@ -210,8 +217,14 @@ def submit(session: Session, *, model: TinkerModel, kind: str, seq_id: int, payl
         seq_id=seq_id,
         payload=payload,
     )
-    session.add(future)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(future)
+    except IntegrityError:  # the same seq_id from a retry sent while the first was on its way
+        session.expunge(future)
+        return session.scalars(
+            select(TinkerFuture).where(TinkerFuture.model_id == model.id, TinkerFuture.seq_id == seq_id)
+        ).one()
     return future
 
 
@@ -239,16 +252,29 @@ class FutureState:
     worker_gone: bool = False
 
 
+_STATE_COLUMNS = load_only(
+    TinkerFuture.owner,
+    TinkerFuture.status,
+    TinkerFuture.result_format,
+    TinkerFuture.error,
+    TinkerFuture.category,
+    TinkerFuture.worker_id,
+)
+
+
 def future_state(session: Session, *, request_id: str, principal: Principal) -> FutureState:
-    future = get_owned(session, TinkerFuture, request_id, principal, what="request", param="request_id")
+    """A request's state, read without its payload; its result only once there is one."""
+    future = session.scalar(select(TinkerFuture).options(_STATE_COLUMNS).where(TinkerFuture.id == request_id))
+    future = ensure_owned(future, principal, what=f"request {request_id!r}", param="request_id")
+    if future.status == "done":
+        result = session.scalar(select(TinkerFuture.result).where(TinkerFuture.id == request_id))
+        return FutureState(status="done", result=result, result_format=future.result_format)
     gone = False
     if future.status in ("pending", "running") and future.worker_id is not None:
         worker = session.get(TinkerWorker, future.worker_id)
         gone = worker is None or not workers.is_live(worker)
     return FutureState(
         status=future.status,
-        result=future.result,
-        result_format=future.result_format,
         error=future.error,
         category=future.category,
         worker_gone=gone,
@@ -348,7 +374,7 @@ def create_sampler(
     sampler = TinkerSampler(
         id="samp-" + secrets.token_hex(8),
         session_id=data.session_id,
-        owner=principal.owner,
+        owner=tinker_session.owner,
         base_model=base_model,
         model_path=data.model_path,
         weights_dir=weights_dir,

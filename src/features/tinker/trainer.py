@@ -26,7 +26,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from src.features.tinker.wire import UserError
+from src.features.tinker.wire import MAX_REQUEST_TOKENS, UserError
 
 LORA_ALPHA = 32
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -147,21 +147,41 @@ class Trainer:
             raise UserError(f"loss {loss_fn!r} is not supported here; use one of {', '.join(LOSSES)}")
         if not data:
             raise UserError("forward_backward needs at least one datum")
-        model, _adapter = self._use(model_id)
+        if sum(len(datum.tokens) for datum in data) > MAX_REQUEST_TOKENS:
+            raise UserError(
+                f"one forward_backward takes at most {MAX_REQUEST_TOKENS} tokens; send smaller batches"
+            )
+        model, adapter = self._use(model_id)
         config = loss_fn_config or {}
+        needs = (
+            ("target_tokens", "weights")
+            if loss_fn == "cross_entropy"
+            else ("target_tokens", "logprobs", "advantages")
+        )
+        for index, datum in enumerate(data):  # all of them before any gradient: a refused batch leaves none
+            self._check_tokens(datum, index)
+            for key in needs:
+                self._input(
+                    datum, index, key, len(datum.tokens), np.float32 if key != "target_tokens" else np.int64
+                )
         outputs: list[np.ndarray] = []
         total = 0.0
-        for index, datum in enumerate(data):
-            logprobs, loss = self._datum_loss(model, datum, index=index, loss_fn=loss_fn, config=config)
-            if not forward_only:
-                loss.backward()
-            total += float(loss.detach())
-            outputs.append(logprobs.detach().to(torch.float32).numpy())
+        try:
+            with torch.no_grad() if forward_only else nullcontext():
+                for index, datum in enumerate(data):
+                    logprobs, loss = self._datum_loss(
+                        model, datum, index=index, loss_fn=loss_fn, config=config
+                    )
+                    if not forward_only:
+                        loss.backward()
+                    total += float(loss.detach())
+                    outputs.append(logprobs.detach().to(torch.float32).numpy())
+        except BaseException:
+            adapter.optimizer.zero_grad(set_to_none=True)  # no half a batch in the next step
+            raise
         return outputs, {"loss:sum": total}
 
-    def _datum_loss(
-        self, model: PeftModel, datum: Datum, *, index: int, loss_fn: str, config: dict[str, float]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _check_tokens(self, datum: Datum, index: int) -> None:
         length = len(datum.tokens)
         if length == 0:
             raise UserError(f"datum {index} has no input tokens")
@@ -169,6 +189,11 @@ class Trainer:
             raise UserError(f"datum {index} has {length} tokens; this model takes at most {self.max_length}")
         if min(datum.tokens) < 0 or max(datum.tokens) >= self.vocab_size:
             raise UserError(f"datum {index} has token ids outside the vocabulary (0..{self.vocab_size - 1})")
+
+    def _datum_loss(
+        self, model: PeftModel, datum: Datum, *, index: int, loss_fn: str, config: dict[str, float]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        length = len(datum.tokens)
         targets = self._input(datum, index, "target_tokens", length, np.int64)
         if targets.min() < 0 or targets.max() >= self.vocab_size:
             raise UserError(f"datum {index}: target_tokens outside the vocabulary (0..{self.vocab_size - 1})")

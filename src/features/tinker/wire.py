@@ -12,6 +12,7 @@ import zstandard
 from tinker.proto import tinker_public_pb2 as pb
 
 PROTOBUF = "application/x-protobuf"
+MAX_REQUEST_TOKENS = 65_536  # one forward_backward: the sum over its datums
 _DTYPES = {pb.DTYPE_FLOAT32: np.float32, pb.DTYPE_INT64: np.int64, pb.DTYPE_INT32: np.int32}
 
 
@@ -30,7 +31,9 @@ def decompress(body: bytes, *, encoding: str | None, limit: int) -> bytes:
     if encoding != "zstd":
         raise WireError(f"content encoding {encoding!r} is not supported (zstd or none)")
     try:
-        reader = zstandard.ZstdDecompressor().stream_reader(body)
+        reader = zstandard.ZstdDecompressor(max_window_size=2**27).stream_reader(
+            body, read_across_frames=True
+        )
         out = reader.read(limit + 1)
     except zstandard.ZstdError as exc:
         raise WireError(f"the zstd body does not decompress: {exc}") from exc
@@ -48,6 +51,15 @@ def parse_forward_backward(body: bytes) -> pb.ForwardBackwardRequest:
     return request
 
 
+def check_request_size(request: pb.ForwardBackwardRequest, *, max_tokens: int) -> None:
+    """Refuse a forward_backward of more than `max_tokens` input tokens before decoding any of it."""
+    total = sum(len(chunk.encoded_text.tokens) // 4 for datum in request.data for chunk in datum.model_input)
+    if total > max_tokens:
+        raise WireError(
+            f"one forward_backward takes at most {max_tokens} tokens ({total} sent); send smaller batches"
+        )
+
+
 def datum_tokens(datum: pb.Datum) -> list[int]:
     """The input tokens of a datum: its text chunks, in order (images and audio are refused)."""
     tokens: list[int] = []
@@ -61,12 +73,14 @@ def datum_tokens(datum: pb.Datum) -> list[int]:
     return tokens
 
 
-def tensor_array(tensor: pb.Tensor) -> np.ndarray:
-    """A Tensor message as a numpy array (dense, or sparse CSR made dense)."""
+def tensor_array(tensor: pb.Tensor, *, max_elements: int) -> np.ndarray:
+    """A Tensor message as a numpy array (dense, or sparse CSR made dense), of at most `max_elements`."""
     dtype = _DTYPES.get(tensor.dtype)
     if dtype is None:
         raise WireError(f"tensor dtype {tensor.dtype} is not supported")
     shape = list(tensor.shape)
+    if any(size < 0 for size in shape) or _product(shape) > max_elements:
+        raise WireError(f"a tensor of shape {shape} is larger than the {max_elements} values allowed here")
     if tensor.HasField("sparse_csr"):
         csr = tensor.sparse_csr
         values = np.frombuffer(csr.values, dtype=dtype)
@@ -74,6 +88,13 @@ def tensor_array(tensor: pb.Tensor) -> np.ndarray:
         cols = np.frombuffer(csr.col_indices, dtype=np.int64)
         if len(shape) != 2 or len(rows) != shape[0] + 1 or len(cols) != len(values):
             raise WireError("a sparse tensor needs a 2-D shape and matching CSR indices")
+        if (
+            rows[0] != 0
+            or rows[-1] != len(values)
+            or np.any(np.diff(rows) < 0)
+            or (len(cols) and (cols.min() < 0 or cols.max() >= shape[1]))
+        ):
+            raise WireError("the CSR indices do not describe a tensor of this shape")
         dense = np.zeros(shape, dtype=dtype)
         for row in range(shape[0]):
             start, end = int(rows[row]), int(rows[row + 1])
@@ -82,11 +103,20 @@ def tensor_array(tensor: pb.Tensor) -> np.ndarray:
     if len(tensor.dense) % np.dtype(dtype).itemsize:
         raise WireError("a dense tensor's bytes do not fit its dtype")
     array = np.frombuffer(tensor.dense, dtype=dtype)
+    if array.size > max_elements:
+        raise WireError(f"a tensor of {array.size} values is larger than the {max_elements} allowed here")
     if shape:
         if int(np.prod(shape)) != array.size:
             raise WireError(f"a tensor of shape {shape} cannot hold {array.size} values")
         array = array.reshape(shape)
     return array
+
+
+def _product(shape: list[int]) -> int:
+    total = 1
+    for size in shape:
+        total *= size  # Python integers: no overflow on a hostile shape
+    return total
 
 
 def loss_config(request: pb.ForwardBackwardRequest) -> dict[str, float]:

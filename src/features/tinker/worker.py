@@ -24,11 +24,12 @@ import shutil
 import signal
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from src.features.tinker import wire
 from src.features.tinker.service import session_expired
@@ -46,6 +47,8 @@ from src.storage.types import utcnow
 
 HEARTBEAT_EVERY = 1.0
 POLL = 0.02
+GAP_WAIT = timedelta(seconds=30)
+MAX_VALUES_PER_TOKEN = 64  # a loss input holds a value (or a few) per input token; none may be bigger
 DEFAULT_MAX_TOKENS = 64
 
 logger = logging.getLogger("tinker.worker")
@@ -73,7 +76,13 @@ class Worker:
                 .values(status="ready", heartbeat_at=utcnow(), pid=os.getpid())
             )
         while not self.stop.is_set():
-            if not self.step():
+            try:
+                did = self.step()
+            except Exception:  # the database away for a moment, say: every user's models stay
+                logger.exception("worker step failed; trying again")
+                self.stop.wait(1.0)
+                continue
+            if not did:
                 if self._idle_too_long():
                     logger.info("no model for %s s: leaving", self.idle_seconds)
                     break
@@ -95,13 +104,18 @@ class Worker:
                 self._idle_since = time.monotonic()
             pending = session.scalars(
                 select(TinkerFuture)
+                .options(
+                    load_only(TinkerFuture.id, TinkerFuture.kind, TinkerFuture.model_id, TinkerFuture.seq_id)
+                )
                 .where(TinkerFuture.worker_id == self.worker_id, TinkerFuture.status == "pending")
                 .order_by(TinkerFuture.created_at, TinkerFuture.id)
             ).all()
-            future = next((f for f in pending if _runnable(f, models)), None)
+            _settle(session, pending, models)
+            future = next((f for f in pending if f.status == "pending" and _runnable(f, models)), None)
             if future is None:
                 return False
-            job = (future.id, future.kind, future.model_id, future.seq_id, future.payload)
+            payload = session.scalar(select(TinkerFuture.payload).where(TinkerFuture.id == future.id))
+            job = (future.id, future.kind, future.model_id, future.seq_id, payload or b"")
         self._run(*job)
         return True
 
@@ -166,11 +180,11 @@ class Worker:
                 error = (f"request kind {kind!r} is not supported by this worker", "user")
         except wire.UserError as exc:
             error = (str(exc), "user")
-        except Exception as exc:  # a bug or an out-of-memory: the request fails, the worker goes on
+        except Exception:  # a bug or an out-of-memory: the request fails, the worker goes on
             logger.exception("request %s (%s) failed", future_id, kind)
-            error = (f"{type(exc).__name__}: {exc}", "server")
+            error = (f"the worker failed on this request ({future_id}); its log says why", "server")
         with self.store.session_scope() as session:
-            values: dict[str, Any] = {"finished_at": utcnow()}
+            values: dict[str, Any] = {"finished_at": utcnow(), "payload": b""}  # the request is spent
             if error is None:
                 values.update(status="done", result=result, result_format=result_format)
             else:
@@ -193,13 +207,15 @@ class Worker:
         from src.features.tinker.trainer import Datum
 
         request = wire.parse_forward_backward(payload)
-        data = [
-            Datum(
-                tokens=wire.datum_tokens(datum),
-                inputs={key: wire.tensor_array(tensor) for key, tensor in datum.loss_fn_inputs.items()},
-            )
-            for datum in request.data
-        ]
+        wire.check_request_size(request, max_tokens=wire.MAX_REQUEST_TOKENS)
+        data = []
+        for datum in request.data:
+            tokens = wire.datum_tokens(datum)
+            limit = MAX_VALUES_PER_TOKEN * max(1, len(tokens))
+            inputs = {
+                key: wire.tensor_array(t, max_elements=limit) for key, t in datum.loss_fn_inputs.items()
+            }
+            data.append(Datum(tokens=tokens, inputs=inputs))
         logprobs, metrics = self.trainer.forward_backward(
             model_id,
             data,
@@ -268,6 +284,42 @@ class Worker:
 
     def _idle_too_long(self) -> bool:
         return time.monotonic() - self._idle_since > self.idle_seconds
+
+
+def _settle(session: Session, pending: list[TinkerFuture], models: dict[str, TinkerModel]) -> None:
+    """Fail what can never run, and step over a seq_id that never came, so no request waits forever.
+
+    A model that failed or was let go fails its requests; a seq_id at or below the
+    last one run is a duplicate. A seq_id the SDK took for a request the API refused
+    (a 422, say) never arrives: once the next request has waited `GAP_WAIT` for it,
+    the model moves past the gap.
+    """
+    now = utcnow()
+    waiting: dict[str, int] = {}
+    for future in pending:
+        if future.kind == "sample":
+            continue
+        model = models.get(future.model_id or "")
+        reason = None
+        if model is None or model.status in ("failed", "released"):
+            reason = f"model {future.model_id} is {model.status if model else 'gone'}"
+        elif future.kind != "create_model" and future.seq_id is not None and future.seq_id <= model.last_seq:
+            reason = f"seq_id {future.seq_id} of model {model.id} has run already"
+        if reason is not None:
+            future.status, future.error, future.category, future.finished_at = "failed", reason, "user", now
+            continue
+        if future.kind != "create_model" and future.seq_id is not None:
+            waiting[model.id] = min(waiting.get(model.id, future.seq_id), future.seq_id)
+    for model_id, first in waiting.items():
+        model = models[model_id]
+        if model.status != "ready" or first == model.last_seq + 1:
+            continue
+        oldest = min(f.created_at for f in pending if f.model_id == model_id and f.status == "pending")
+        if now - oldest > GAP_WAIT:
+            logger.warning(
+                "model %s: seq_id %s never came; going on at %s", model_id, model.last_seq + 1, first
+            )
+            model.last_seq = first - 1
 
 
 def _runnable(future: TinkerFuture, models: dict[str, TinkerModel]) -> bool:

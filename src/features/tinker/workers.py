@@ -10,6 +10,7 @@ with category `server` rather than waiting forever.
 from __future__ import annotations
 
 import secrets
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -55,14 +56,15 @@ def assign(session: Session, *, base_model: str, model_path: Path, setup: Tinker
 
 
 def is_live(worker: TinkerWorker) -> bool:
-    """Beating, and (when it is this host's child) its process still runs its command."""
-    if worker.status not in ("starting", "ready") or utcnow() - worker.heartbeat_at > STALE_AFTER:
+    """On this host: its process still runs its command (a stalled heartbeat is not a death).
+
+    Elsewhere: it has beaten within `STALE_AFTER`.
+    """
+    if worker.status not in ("starting", "ready"):
         return False
-    return worker.pid is None or not _ours(worker) or processes.is_alive(worker.pid, command=worker.command)
-
-
-def _ours(worker: TinkerWorker) -> bool:
-    return bool(worker.command) and worker.command[0] == sys.executable
+    if worker.host == socket.gethostname() and worker.pid is not None:
+        return processes.is_alive(worker.pid, command=worker.command)
+    return utcnow() - worker.heartbeat_at <= STALE_AFTER
 
 
 def mark_gone(session: Session, worker: TinkerWorker, *, reason: str) -> None:

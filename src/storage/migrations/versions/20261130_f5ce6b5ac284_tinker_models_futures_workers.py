@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tinker_future")),
+        sa.UniqueConstraint("model_id", "seq_id", name="uq_tinker_future_model_id_seq_id"),
     )
     with op.batch_alter_table("tinker_future", schema=None) as batch_op:
         batch_op.create_index(
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("base_model", sa.String(length=255), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=True),
         sa.Column("pid", sa.Integer(), nullable=True),
         sa.Column("command", sa.JSON(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
