@@ -7,6 +7,7 @@ others, so a newer SDK that adds a field still connects.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -264,6 +265,7 @@ class FutureRetrieve(_Request):
 # -- weights and sampling ----------------------------------------------------------------------
 
 CHECKPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # a file name: no '/', no leading dot
+TINKER_PATH_PATTERN = r"^tinker://[^/]+/(weights|sampler_weights)/[^/]+$"
 SAMPLER_EXAMPLE = "samp-2b7e0c4d9a1f3e58"
 
 
@@ -366,5 +368,134 @@ class SampleQueued(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"request_id": REQUEST_EXAMPLE, "sample_sequence_ids": [f"{REQUEST_EXAMPLE}-0"]}]
+        }
+    )
+
+
+# -- what the RestClient reads -----------------------------------------------------------------
+
+
+class CheckpointRead(BaseModel):
+    checkpoint_id: str  # "<weights|sampler_weights>/<name>"
+    checkpoint_type: Literal["training", "sampler"]
+    time: datetime
+    tinker_path: str
+    size_bytes: int | None = None
+    public: bool = False
+
+
+class CheckpointList(BaseModel):
+    checkpoints: list[CheckpointRead]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "checkpoints": [
+                        {
+                            "checkpoint_id": "weights/state-5",
+                            "checkpoint_type": "training",
+                            "time": "2026-11-30T09:20:00Z",
+                            "tinker_path": f"tinker://{MODEL_EXAMPLE}/weights/state-5",
+                            "size_bytes": 412_336,
+                            "public": False,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+
+class TrainingRunRead(BaseModel):
+    training_run_id: str
+    base_model: str
+    model_owner: str
+    is_lora: bool = True
+    corrupted: bool = False
+    lora_rank: int | None = None
+    last_request_time: datetime
+    last_checkpoint: CheckpointRead | None = None
+    last_sampler_checkpoint: CheckpointRead | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "training_run_id": MODEL_EXAMPLE,
+                    "base_model": BASE_MODEL,
+                    "model_owner": "alice",
+                    "is_lora": True,
+                    "corrupted": False,
+                    "lora_rank": 8,
+                    "last_request_time": "2026-11-30T09:21:00Z",
+                    "last_checkpoint": None,
+                    "last_sampler_checkpoint": None,
+                }
+            ]
+        }
+    )
+
+
+class OffsetCursor(BaseModel):
+    offset: int
+    limit: int
+    total_count: int
+
+
+class TrainingRunList(BaseModel):
+    training_runs: list[TrainingRunRead]
+    cursor: OffsetCursor
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "training_runs": [
+                        {
+                            "training_run_id": MODEL_EXAMPLE,
+                            "base_model": BASE_MODEL,
+                            "model_owner": "alice",
+                            "is_lora": True,
+                            "corrupted": False,
+                            "lora_rank": 8,
+                            "last_request_time": "2026-11-30T09:21:00Z",
+                            "last_checkpoint": None,
+                            "last_sampler_checkpoint": None,
+                        }
+                    ],
+                    "cursor": {"offset": 0, "limit": 20, "total_count": 1},
+                }
+            ]
+        }
+    )
+
+
+class WeightsInfoRequest(_Request):
+    tinker_path: str = Field(max_length=512, pattern=TINKER_PATH_PATTERN)
+
+
+class WeightsInfo(BaseModel):
+    base_model: str
+    optimizer_config: dict[str, str] = Field(default_factory=lambda: {"type": "adamw"})
+    is_lora: bool = True
+    lora_rank: int | None = None
+    train_unembed: bool | None = None
+    train_mlp: bool | None = None
+    train_attn: bool | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "base_model": BASE_MODEL,
+                    "optimizer_config": {"type": "adamw"},
+                    "is_lora": True,
+                    "lora_rank": 8,
+                    "train_unembed": True,
+                    "train_mlp": True,
+                    "train_attn": True,
+                }
+            ]
         }
     )

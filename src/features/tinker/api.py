@@ -7,11 +7,12 @@ Sessions are owner-scoped like everything else: another owner's id is a 404.
 
 from __future__ import annotations
 
-from typing import Annotated
+import shutil
+from typing import Annotated, Literal
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
@@ -20,10 +21,13 @@ from src.features.auth.service import Principal
 from src.features.models.service import ModelSources
 from src.features.tinker import service, wire
 from src.features.tinker.workers import TinkerSetup
+from src.models.common import Message
 from src.models.errors import Invalid, error_responses
 from src.models.tinker import (
+    MODEL_ID_PATTERN,
     REQUEST_EXAMPLE,
     SESSION_ID_PATTERN,
+    CheckpointList,
     ClientConfig,
     ClientConfigRequest,
     DynamicConfig,
@@ -50,6 +54,10 @@ from src.models.tinker import (
     TelemetryAccepted,
     TelemetryBatch,
     TinkerHealth,
+    TrainingRunList,
+    TrainingRunRead,
+    WeightsInfo,
+    WeightsInfoRequest,
 )
 from src.storage import Store
 
@@ -344,3 +352,71 @@ def asample(
     return SampleQueued(
         request_id=future.id, sample_sequence_ids=[f"{future.id}-{i}" for i in range(body.num_samples)]
     )
+
+
+# -- the RestClient's reads ------------------------------------------------------------------------
+
+ModelIdPath = Annotated[str, Path(pattern=MODEL_ID_PATTERN, description="a model id from create_model")]
+
+
+@router.get("/training_runs", response_model=TrainingRunList)
+async def list_training_runs(
+    read: ReadDep,
+    principal: ApiKeyPrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    access_scope: Annotated[Literal["owned", "accessible"], Query()] = "owned",
+) -> TrainingRunList:
+    """The caller's training models (LoRA models), newest first."""
+    return await read(service.training_runs, principal=principal, limit=limit, offset=offset)
+
+
+@router.get("/training_runs/{model_id}", response_model=TrainingRunRead, responses=error_responses(404))
+async def get_training_run(
+    model_id: ModelIdPath,
+    read: ReadDep,
+    principal: ApiKeyPrincipalDep,
+    access_scope: Annotated[Literal["owned", "accessible"], Query()] = "owned",
+) -> TrainingRunRead:
+    """One training model, with its last request and checkpoints."""
+    return await read(service.training_run, model_id=model_id, principal=principal)
+
+
+@router.get(
+    "/training_runs/{model_id}/checkpoints", response_model=CheckpointList, responses=error_responses(404)
+)
+async def list_checkpoints(
+    model_id: ModelIdPath, read: ReadDep, principal: ApiKeyPrincipalDep
+) -> CheckpointList:
+    """A model's saved weights, oldest first."""
+    return await read(service.checkpoints, model_id=model_id, principal=principal)
+
+
+@router.delete(
+    "/training_runs/{model_id}/checkpoints/{checkpoint_id:path}",
+    response_model=Message,
+    responses=error_responses(404),
+)
+def delete_checkpoint(
+    model_id: ModelIdPath,
+    checkpoint_id: Annotated[
+        str, Path(max_length=160, description="`weights/<name>` or `sampler_weights/<name>`")
+    ],
+    session: SessionDep,
+    principal: ApiKeyPrincipalDep,
+    after_commit: BackgroundTasks,
+) -> Message:
+    """Delete saved weights (the files go once the delete is committed)."""
+    directory = service.delete_checkpoint(
+        session, model_id=model_id, checkpoint_id=checkpoint_id, principal=principal
+    )
+    after_commit.add_task(
+        shutil.rmtree, directory, ignore_errors=True
+    )  # background tasks run after the commit
+    return Message(detail=f"checkpoint {checkpoint_id!r} deleted")
+
+
+@router.post("/weights_info", response_model=WeightsInfo, responses=error_responses(404))
+async def weights_info(body: WeightsInfoRequest, read: ReadDep, principal: ApiKeyPrincipalDep) -> WeightsInfo:
+    """The base model and LoRA settings behind a `tinker://` path of the caller's."""
+    return await read(service.weights_info, path=body.tinker_path, principal=principal)

@@ -6,10 +6,10 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only
 
@@ -20,15 +20,21 @@ from src.features.tinker import workers
 from src.features.tinker.workers import TinkerSetup
 from src.models.errors import Gone, Invalid, NotFound
 from src.models.tinker import (
+    CheckpointList,
+    CheckpointRead,
     ModelCreate,
     ModelData,
     ModelInfo,
+    OffsetCursor,
     SampleIn,
     SamplingSessionCreate,
     ServerCapabilities,
     SessionCreate,
     SessionFinish,
     SupportedModel,
+    TrainingRunList,
+    TrainingRunRead,
+    WeightsInfo,
 )
 from src.storage.scoping import ensure_owned, get_owned, owned
 from src.storage.tables import (
@@ -385,12 +391,14 @@ def create_sampler(
     return sampler
 
 
-def checkpoint_by_path(session: Session, *, path: str, principal: Principal) -> TinkerCheckpoint:
+def checkpoint_by_path(
+    session: Session, *, path: str, principal: Principal, param: str = "model_path"
+) -> TinkerCheckpoint:
     """The caller's saved weights at a `tinker://<model>/<kind>/<name>` path, or 404."""
     match = TINKER_PATH.match(path)
     if match is None:
         raise Invalid(
-            f"{path!r} is not a tinker://<model>/<weights|sampler_weights>/<name> path", param="model_path"
+            f"{path!r} is not a tinker://<model>/<weights|sampler_weights>/<name> path", param=param
         )
     checkpoint = session.scalar(
         owned(
@@ -404,7 +412,7 @@ def checkpoint_by_path(session: Session, *, path: str, principal: Principal) -> 
         )
     )
     if checkpoint is None:
-        raise NotFound(f"checkpoint {path!r} not found", param="model_path")
+        raise NotFound(f"checkpoint {path!r} not found", param=param)
     return checkpoint
 
 
@@ -437,3 +445,114 @@ def sample(session: Session, *, principal: Principal, data: SampleIn, setup: Tin
     session.add(future)
     session.flush()
     return future
+
+
+# -- what the RestClient reads -----------------------------------------------------------------
+
+_CHECKPOINT_TYPE = {"weights": "training", "sampler_weights": "sampler"}
+
+
+def checkpoint_read(checkpoint: TinkerCheckpoint) -> CheckpointRead:
+    return CheckpointRead(
+        checkpoint_id=f"{checkpoint.kind}/{checkpoint.name}",
+        checkpoint_type=_CHECKPOINT_TYPE[checkpoint.kind],  # type: ignore[arg-type]
+        time=checkpoint.created_at,
+        tinker_path=tinker_path(checkpoint.model_id, checkpoint.kind, checkpoint.name),
+        size_bytes=checkpoint.size_bytes,
+    )
+
+
+def training_runs(session: Session, *, principal: Principal, limit: int, offset: int) -> TrainingRunList:
+    """The caller's models, newest first, with their last request and checkpoints: three queries a page."""
+    scoped = owned(select(TinkerModel), TinkerModel, principal)
+    total = session.scalar(select(func.count()).select_from(scoped.subquery())) or 0
+    models = list(
+        session.scalars(
+            scoped.order_by(TinkerModel.created_at.desc(), TinkerModel.id).limit(limit).offset(offset)
+        )
+    )
+    return TrainingRunList(
+        training_runs=_run_reads(session, models),
+        cursor=OffsetCursor(offset=offset, limit=limit, total_count=total),
+    )
+
+
+def training_run(session: Session, *, model_id: str, principal: Principal) -> TrainingRunRead:
+    return _run_reads(session, [get_model(session, model_id=model_id, principal=principal)])[0]
+
+
+def _run_reads(session: Session, models: list[TinkerModel]) -> list[TrainingRunRead]:
+    ids = [model.id for model in models]
+    last_request: dict[str, datetime] = {}
+    newest: dict[tuple[str, str], TinkerCheckpoint] = {}
+    if ids:
+        stmt = (
+            select(TinkerFuture.model_id, func.max(TinkerFuture.created_at))
+            .where(TinkerFuture.model_id.in_(ids))
+            .group_by(TinkerFuture.model_id)
+        )
+        last_request = {model_id: at for model_id, at in session.execute(stmt)}
+        checkpoints = session.scalars(
+            select(TinkerCheckpoint)
+            .where(TinkerCheckpoint.model_id.in_(ids))
+            .order_by(TinkerCheckpoint.created_at)
+        )
+        newest = {(c.model_id, c.kind): c for c in checkpoints}
+    reads = []
+    for model in models:
+        training, sampler = newest.get((model.id, "weights")), newest.get((model.id, "sampler_weights"))
+        reads.append(
+            TrainingRunRead(
+                training_run_id=model.id,
+                base_model=model.base_model,
+                model_owner=model.owner,
+                corrupted=model.status == "failed",
+                lora_rank=model.lora_rank,
+                last_request_time=last_request.get(model.id, model.created_at),
+                last_checkpoint=checkpoint_read(training) if training else None,
+                last_sampler_checkpoint=checkpoint_read(sampler) if sampler else None,
+            )
+        )
+    return reads
+
+
+def checkpoints(session: Session, *, model_id: str, principal: Principal) -> CheckpointList:
+    model = get_model(session, model_id=model_id, principal=principal)
+    rows = session.scalars(
+        select(TinkerCheckpoint)
+        .where(TinkerCheckpoint.model_id == model.id)
+        .order_by(TinkerCheckpoint.created_at)
+    )
+    return CheckpointList(checkpoints=[checkpoint_read(row) for row in rows])
+
+
+def delete_checkpoint(session: Session, *, model_id: str, checkpoint_id: str, principal: Principal) -> Path:
+    """Forget a checkpoint; returns its directory, for the caller to remove once the delete commits."""
+    model = get_model(session, model_id=model_id, principal=principal)
+    kind, _, name = checkpoint_id.partition("/")
+    checkpoint = session.scalar(
+        select(TinkerCheckpoint).where(
+            TinkerCheckpoint.model_id == model.id,
+            TinkerCheckpoint.kind == kind,
+            TinkerCheckpoint.name == name,
+        )
+    )
+    if checkpoint is None:
+        raise NotFound(f"checkpoint {checkpoint_id!r} of {model_id!r} not found", param="checkpoint_id")
+    directory = Path(checkpoint.path)
+    session.delete(checkpoint)
+    return directory
+
+
+def weights_info(session: Session, *, path: str, principal: Principal) -> WeightsInfo:
+    checkpoint = checkpoint_by_path(session, path=path, principal=principal, param="tinker_path")
+    model = session.get(TinkerModel, checkpoint.model_id)
+    assert model is not None
+    config = model.lora_config or {}
+    return WeightsInfo(
+        base_model=model.base_model,
+        lora_rank=model.lora_rank,
+        train_unembed=config.get("train_unembed"),
+        train_mlp=config.get("train_mlp"),
+        train_attn=config.get("train_attn"),
+    )

@@ -57,10 +57,28 @@ def test_a_snapshot_samples_scores_and_saves_by_name(server: str) -> None:  # no
     with pytest.raises(Exception, match="exists already"):
         training.save_weights_for_sampler(name="step-5").result(timeout=120)
 
-    # Bob can neither open Alice's weights nor reach her sampler
+    # the REST client lists the run and its checkpoints, and deletes one
+    rest = client.create_rest_client()
+    runs = rest.list_training_runs().result(timeout=60)
+    (run,) = [r for r in runs.training_runs if r.training_run_id == training.model_id]
+    assert run.base_model == BASE and run.lora_rank == 8 and run.model_owner == "alice"
+    assert run.last_checkpoint.tinker_path == state.path
+    assert run.last_sampler_checkpoint.tinker_path == saved.path
+    listed = rest.list_checkpoints(training.model_id).result(timeout=60).checkpoints
+    assert {c.checkpoint_id for c in listed} >= {"sampler_weights/step-5", "weights/state-5"}
+    assert rest.get_weights_info_by_tinker_path(state.path).result(timeout=60).base_model == BASE
+    rest.delete_checkpoint(training.model_id, "weights/state-5").result(timeout=60)
+    left = rest.list_checkpoints(training.model_id).result(timeout=60).checkpoints
+    assert "weights/state-5" not in {c.checkpoint_id for c in left}
+
+    # Bob can neither open Alice's weights nor see her runs
     bob = tinker.ServiceClient(base_url=server, api_key=BOB)
     with pytest.raises(Exception, match="not found"):
         bob.create_sampling_client(model_path=saved.path).result()
+    bob_rest = bob.create_rest_client()
+    assert bob_rest.list_training_runs().result(timeout=60).training_runs == []
+    with pytest.raises(Exception, match="404|not found"):
+        bob_rest.list_checkpoints(training.model_id).result(timeout=60)
 
 
 def test_a_base_model_sampler_and_seeded_sampling(server: str) -> None:  # noqa: F811
