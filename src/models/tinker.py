@@ -499,3 +499,17 @@ class WeightsInfo(BaseModel):
             ]
         }
     )
+
+
+class LoadWeightsIn(_Request):
+    """`load_state` (model_id + seq_id), or `create_training_client_from_state` (session_id, model_seq_id)."""
+
+    path: str = Field(max_length=512, pattern=TINKER_PATH_PATTERN)
+    optimizer: bool = False
+    model_id: str | None = Field(default=None, pattern=MODEL_ID_PATTERN)
+    seq_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
+    model_seq_id: int | None = Field(default=None, ge=0, le=9_999_999)
+    base_model: str | None = Field(default=None, max_length=255)
+    user_metadata: dict[str, Any] | None = None
+    type: Literal["load_weights"] = "load_weights"

@@ -34,6 +34,7 @@ from src.models.tinker import (
     FutureQueued,
     FutureRetrieve,
     HeartbeatAnswer,
+    LoadWeightsIn,
     ModelCreate,
     ModelInfo,
     ModelInfoRequest,
@@ -420,3 +421,12 @@ def delete_checkpoint(
 async def weights_info(body: WeightsInfoRequest, read: ReadDep, principal: ApiKeyPrincipalDep) -> WeightsInfo:
     """The base model and LoRA settings behind a `tinker://` path of the caller's."""
     return await read(service.weights_info, path=body.tinker_path, principal=principal)
+
+
+@router.post("/load_weights", response_model=FutureQueued, responses=error_responses(404, 410))
+def load_weights(
+    body: LoadWeightsIn, session: SessionDep, principal: ApiKeyPrincipalDep, setup: SetupDep
+) -> FutureQueued:
+    """Load saved weights into a model (`load_state`), or start a model from them."""
+    future = service.load_weights(session, principal=principal, data=body, setup=setup)
+    return FutureQueued(request_id=future.id, model_id=future.model_id)

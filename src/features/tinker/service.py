@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,8 @@ from src.models.errors import Gone, Invalid, NotFound
 from src.models.tinker import (
     CheckpointList,
     CheckpointRead,
+    LoadWeightsIn,
+    LoraConfigIn,
     ModelCreate,
     ModelData,
     ModelInfo,
@@ -122,7 +125,12 @@ def model_id_for(session_id: str, model_seq_id: int) -> str:
 
 
 def create_model(
-    session: Session, *, principal: Principal, data: ModelCreate, setup: TinkerSetup
+    session: Session,
+    *,
+    principal: Principal,
+    data: ModelCreate,
+    setup: TinkerSetup,
+    load: dict[str, Any] | None = None,
 ) -> tuple[TinkerModel, TinkerFuture]:
     """A LoRA model on a base model this host has, in that base model's worker (started if need be)."""
     tinker_session = get_session(session, session_id=data.session_id, principal=principal)
@@ -151,13 +159,8 @@ def create_model(
     )
     session.add(model)
     session.flush()
-    future = submit(
-        session,
-        model=model,
-        kind="create_model",
-        seq_id=0,
-        payload=data.lora_config.model_dump_json().encode(),
-    )
+    spec = {**data.lora_config.model_dump(), "load": load}  # load: weights to start from (create-via-load)
+    future = submit(session, model=model, kind="create_model", seq_id=0, payload=json.dumps(spec).encode())
     return model, future
 
 
@@ -556,3 +559,42 @@ def weights_info(session: Session, *, path: str, principal: Principal) -> Weight
         train_mlp=config.get("train_mlp"),
         train_attn=config.get("train_attn"),
     )
+
+
+def load_weights(
+    session: Session, *, principal: Principal, data: LoadWeightsIn, setup: TinkerSetup
+) -> TinkerFuture:
+    """Load saved weights into a model (`load_state`), or create a model from them."""
+    checkpoint = checkpoint_by_path(session, path=data.path, principal=principal, param="path")
+    source = session.get(TinkerModel, checkpoint.model_id)
+    assert source is not None
+    load = {"directory": checkpoint.path, "optimizer": data.optimizer, "path": data.path}
+    if data.model_id is not None and data.seq_id is not None:
+        model = get_model(session, model_id=data.model_id, principal=principal)
+        if (model.base_model, model.lora_rank) != (source.base_model, source.lora_rank):
+            raise Invalid(
+                f"{data.path} holds rank {source.lora_rank} weights of {source.base_model!r}; "
+                f"model {model.id!r} is rank {model.lora_rank} on {model.base_model!r}",
+                param="path",
+                code="weights_mismatch",
+            )
+        return submit(
+            session, model=model, kind="load_weights", seq_id=data.seq_id, payload=json.dumps(load).encode()
+        )
+    if data.session_id is None or data.model_seq_id is None:
+        raise Invalid(
+            "name the model (model_id and seq_id) or the new one (session_id and model_seq_id)",
+            param="model_id",
+        )
+    if data.base_model is not None and data.base_model != source.base_model:
+        raise Invalid(
+            f"{data.path} holds weights of {source.base_model!r}", param="base_model", code="weights_mismatch"
+        )
+    create = ModelCreate(
+        session_id=data.session_id,
+        model_seq_id=data.model_seq_id,
+        base_model=source.base_model,
+        lora_config=LoraConfigIn.model_validate(source.lora_config),
+    )
+    _model, future = create_model(session, principal=principal, data=create, setup=setup, load=load)
+    return future

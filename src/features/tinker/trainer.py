@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from src.features.tinker.wire import MAX_REQUEST_TOKENS, UserError
@@ -261,6 +262,20 @@ class Trainer:
                 torch.save(adapter.optimizer.state_dict(), saved / "optimizer.pt")
             saved.rename(directory)
         return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+
+    def load(self, model_id: str, directory: Path, *, optimizer: bool) -> None:
+        """Put saved adapter weights (and with `optimizer`, its AdamW state) into the model's adapter."""
+        model, adapter = self._use(model_id)
+        weights = directory / "adapter_model.safetensors"
+        if not weights.is_file():
+            raise UserError("these saved weights are gone from the server")
+        set_peft_model_state_dict(model, load_file(str(weights)), adapter_name=adapter.name)
+        adapter.optimizer.zero_grad(set_to_none=True)
+        state = directory / "optimizer.pt"
+        if optimizer:
+            if not state.is_file():
+                raise UserError("these weights were saved without optimizer state (save_state saves it)")
+            adapter.optimizer.load_state_dict(torch.load(state, weights_only=True))
 
     def open_sampler(self, sampler_id: str, weights_dir: Path | None) -> None:
         """Sample from the base model (no weights) or from a saved adapter, loaded once."""

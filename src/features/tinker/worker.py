@@ -166,12 +166,22 @@ class Worker:
                     train_unembed=bool(config.get("train_unembed", True)),
                     seed=config.get("seed"),
                 )
-                result = json.dumps({"model_id": model_id, "type": "create_model"}).encode()
+                if config.get("load"):
+                    load = config["load"]
+                    self.trainer.load(model_id, Path(load["directory"]), optimizer=bool(load["optimizer"]))
+                    answer = {"model_id": model_id, "path": load["path"], "type": "load_weights"}
+                else:
+                    answer = {"model_id": model_id, "type": "create_model"}
+                result = json.dumps(answer).encode()
             elif kind == "forward_backward":
                 result, result_format = self._forward_backward(model_id, payload), "proto"
             elif kind == "optim_step":
                 metrics = self.trainer.optim_step(model_id, json.loads(payload).get("adam_params") or {})
                 result = json.dumps({"metrics": metrics, "type": "optim_step"}).encode()
+            elif kind == "load_weights":
+                load = json.loads(payload)
+                self.trainer.load(model_id, Path(load["directory"]), optimizer=bool(load["optimizer"]))
+                result = json.dumps({"path": load["path"], "type": "load_weights"}).encode()
             elif kind == "save_weights":
                 result = json.dumps(self._save(model_id, json.loads(payload))).encode()
             elif kind == "sample":
