@@ -93,7 +93,7 @@ def start(session: Session, *, base_model: str, model_path: Path, setup: TinkerS
         WORKER_MODULE,
         f"--worker-id={worker_id}",
         f"--base-model={base_model}",  # `=`: a value can never be read as an option
-        f"--model-path={model_path}",
+        f"--model-path={model_path.resolve()}",  # the worker runs from the project root, not our cwd
         f"--idle-seconds={setup.idle_seconds}",
     ]
     env = processes.service_environment()
