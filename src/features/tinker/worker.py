@@ -48,6 +48,7 @@ from src.storage.types import utcnow
 HEARTBEAT_EVERY = 1.0
 POLL = 0.02
 GAP_WAIT = timedelta(seconds=30)
+UPKEEP_EVERY = 1.0
 MAX_VALUES_PER_TOKEN = 64  # a loss input holds a value (or a few) per input token; none may be bigger
 DEFAULT_MAX_TOKENS = 64
 
@@ -67,6 +68,7 @@ class Worker:
         self.idle_seconds = idle_seconds
         self.stop = threading.Event()
         self._idle_since = time.monotonic()
+        self._next_upkeep = 0.0
 
     def run(self) -> None:
         with self.store.session_scope() as session:
@@ -89,35 +91,64 @@ class Worker:
                 self.stop.wait(POLL)
 
     def step(self) -> bool:
-        """Run one request if one can run now; True when something was done."""
-        with self.store.session_scope() as session:
+        """Run one request if one can run now; True when something was done.
+
+        Looking for work takes no write lock (SQLite has one for the whole store):
+        the upkeep that writes (letting ended sessions go, failing what can never
+        run) happens once a second.
+        """
+        if time.monotonic() >= self._next_upkeep:
+            self._next_upkeep = time.monotonic() + UPKEEP_EVERY
+            with self.store.session_scope() as session:
+                if not self._upkeep(session):
+                    return False
+        with self.store.session_scope(read_only=True) as session:
             if _status(session, self.worker_id) != "ready":
                 self.stop.set()
                 return False
-            models = {
-                m.id: m
-                for m in session.scalars(select(TinkerModel).where(TinkerModel.worker_id == self.worker_id))
-            }
-            self._release_ended(session, models)
-            live = [m for m in models.values() if m.status in ("creating", "ready")]
-            if live or self._has_samplers(session):
-                self._idle_since = time.monotonic()
-            pending = session.scalars(
-                select(TinkerFuture)
-                .options(
-                    load_only(TinkerFuture.id, TinkerFuture.kind, TinkerFuture.model_id, TinkerFuture.seq_id)
-                )
-                .where(TinkerFuture.worker_id == self.worker_id, TinkerFuture.status == "pending")
-                .order_by(TinkerFuture.created_at, TinkerFuture.id)
-            ).all()
-            _settle(session, pending, models)
-            future = next((f for f in pending if f.status == "pending" and _runnable(f, models)), None)
+            models = self._models(session)
+            future = next((f for f in self._pending(session) if _runnable(f, models)), None)
             if future is None:
                 return False
             payload = session.scalar(select(TinkerFuture.payload).where(TinkerFuture.id == future.id))
             job = (future.id, future.kind, future.model_id, future.seq_id, payload or b"")
         self._run(*job)
         return True
+
+    def _upkeep(self, session: Session) -> bool:
+        """Let ended sessions' models go, settle what can never run, note whether the worker is idle."""
+        if _status(session, self.worker_id) != "ready":
+            self.stop.set()
+            return False
+        models = self._models(session)
+        self._release_ended(session, models)
+        if any(m.status in ("creating", "ready") for m in models.values()) or self._has_samplers(session):
+            self._idle_since = time.monotonic()
+        _settle(session, self._pending(session), models)
+        return True
+
+    def _models(self, session: Session) -> dict[str, TinkerModel]:
+        rows = session.scalars(select(TinkerModel).where(TinkerModel.worker_id == self.worker_id))
+        return {model.id: model for model in rows}
+
+    def _pending(self, session: Session) -> list[TinkerFuture]:
+        """This worker's waiting requests, oldest first, without their payloads."""
+        columns = (
+            TinkerFuture.id,
+            TinkerFuture.kind,
+            TinkerFuture.model_id,
+            TinkerFuture.seq_id,
+            TinkerFuture.status,
+            TinkerFuture.created_at,
+        )
+        return list(
+            session.scalars(
+                select(TinkerFuture)
+                .options(load_only(*columns))
+                .where(TinkerFuture.worker_id == self.worker_id, TinkerFuture.status == "pending")
+                .order_by(TinkerFuture.created_at, TinkerFuture.id)
+            )
+        )
 
     def _has_samplers(self, session: Session) -> bool:
         """A sampler of an active session keeps the worker (its adapter is loaded on the first sample)."""
