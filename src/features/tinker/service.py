@@ -99,6 +99,15 @@ def finish(session: Session, *, session_id: str, principal: Principal, data: Ses
     return row
 
 
+def _active_session(session: Session, *, session_id: str, principal: Principal) -> TinkerSession:
+    """The caller's session, still beating; a finished or silent one is gone (410)."""
+    row = get_session(session, session_id=session_id, principal=principal)
+    expire_if_silent(row)
+    if row.status != "active":
+        raise Gone(f"session {session_id!r} is {row.status}", param="session_id", code="session_ended")
+    return row
+
+
 def session_expired(row: TinkerSession) -> bool:
     """An active session whose heartbeat stopped more than `HEARTBEAT_TIMEOUT` ago."""
     return row.status == "active" and utcnow() - row.last_heartbeat_at > HEARTBEAT_TIMEOUT
@@ -133,14 +142,7 @@ def create_model(
     load: dict[str, Any] | None = None,
 ) -> tuple[TinkerModel, TinkerFuture]:
     """A LoRA model on a base model this host has, in that base model's worker (started if need be)."""
-    tinker_session = get_session(session, session_id=data.session_id, principal=principal)
-    expire_if_silent(tinker_session)
-    if tinker_session.status != "active":
-        raise Gone(
-            f"session {data.session_id!r} is {tinker_session.status}",
-            param="session_id",
-            code="session_ended",
-        )
+    tinker_session = _active_session(session, session_id=data.session_id, principal=principal)
     model_path = base_model_path(data.base_model, setup=setup)
     if not (data.lora_config.train_attn or data.lora_config.train_mlp or data.lora_config.train_unembed):
         raise Invalid("train at least one of attn, mlp and unembed", param="lora_config")
@@ -359,13 +361,7 @@ def create_sampler(
     session: Session, *, principal: Principal, data: SamplingSessionCreate, setup: TinkerSetup
 ) -> TinkerSampler:
     """A sampler on a base model, or on weights a model saved (`tinker://` path of the caller's)."""
-    tinker_session = get_session(session, session_id=data.session_id, principal=principal)
-    if tinker_session.status != "active":
-        raise Gone(
-            f"session {data.session_id!r} is {tinker_session.status}",
-            param="session_id",
-            code="session_ended",
-        )
+    tinker_session = _active_session(session, session_id=data.session_id, principal=principal)
     weights_dir = None
     if data.model_path is not None:
         checkpoint = checkpoint_by_path(session, path=data.model_path, principal=principal)
@@ -375,11 +371,7 @@ def create_sampler(
         base_model = data.base_model
     else:
         raise Invalid("name a base_model or a model_path", param="base_model")
-    model_path = models_service.resolve(base_model, sources=setup.models)
-    if model_path is None:
-        raise Invalid(
-            f"base model {base_model!r} is not on this server", param="base_model", code="unknown_base_model"
-        )
+    model_path = base_model_path(base_model, setup=setup)
     sampler = TinkerSampler(
         id="samp-" + secrets.token_hex(8),
         session_id=data.session_id,
@@ -426,6 +418,7 @@ def get_sampler(session: Session, *, sampler_id: str, principal: Principal) -> T
 def sample(session: Session, *, principal: Principal, data: SampleIn, setup: TinkerSetup) -> TinkerFuture:
     """Queue a sample on the caller's sampler (its worker restarted if it was gone)."""
     sampler = get_sampler(session, sampler_id=data.sampling_session_id, principal=principal)
+    _active_session(session, session_id=sampler.session_id, principal=principal)
     worker = session.get(TinkerWorker, sampler.worker_id) if sampler.worker_id else None
     if worker is None or not workers.is_live(worker):
         model_path = models_service.resolve(sampler.base_model, sources=setup.models)
@@ -561,6 +554,12 @@ def weights_info(session: Session, *, path: str, principal: Principal) -> Weight
     )
 
 
+def _layers(model: TinkerModel) -> tuple[bool, bool, bool]:
+    """Which layers a model's LoRA trains: weights load only into a model with the same ones."""
+    config = model.lora_config or {}
+    return tuple(bool(config.get(key, True)) for key in ("train_attn", "train_mlp", "train_unembed"))  # type: ignore[return-value]
+
+
 def load_weights(
     session: Session, *, principal: Principal, data: LoadWeightsIn, setup: TinkerSetup
 ) -> TinkerFuture:
@@ -571,10 +570,15 @@ def load_weights(
     load = {"directory": checkpoint.path, "optimizer": data.optimizer, "path": data.path}
     if data.model_id is not None and data.seq_id is not None:
         model = get_model(session, model_id=data.model_id, principal=principal)
-        if (model.base_model, model.lora_rank) != (source.base_model, source.lora_rank):
+        if (model.base_model, model.lora_rank, _layers(model)) != (
+            source.base_model,
+            source.lora_rank,
+            _layers(source),
+        ):
             raise Invalid(
-                f"{data.path} holds rank {source.lora_rank} weights of {source.base_model!r}; "
-                f"model {model.id!r} is rank {model.lora_rank} on {model.base_model!r}",
+                f"{data.path} holds rank {source.lora_rank} weights of {source.base_model!r} for layers "
+                f"{_layers(source)}; model {model.id!r} is rank {model.lora_rank} on {model.base_model!r} "
+                f"for {_layers(model)} (attn, mlp, unembed)",
                 param="path",
                 code="weights_mismatch",
             )

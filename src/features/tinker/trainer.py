@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from src.features.tinker.wire import MAX_REQUEST_TOKENS, UserError
 
@@ -117,7 +117,24 @@ class Trainer:
         if name is None or self._model is None:
             return
         self._adapters.pop(name, None)
+        self._drop(name)
+
+    def close_sampler(self, sampler_id: str) -> None:
+        """Unload a sampler's adapter (its session ended)."""
+        name = self._samplers.pop(sampler_id, None)
+        if name is not None and self._model is not None:
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        """Delete an adapter; with none left, take the LoRA layers out of the base model again."""
+        assert self._model is not None
         self._model.delete_adapter(name)
+        left = [*self._adapters, *(n for n in self._samplers.values() if n is not None)]
+        if not left:
+            self._base = self._model.unload()
+            self._model = None
+        elif self._model.active_adapter not in left:
+            self._model.set_adapter(left[0])  # never leave a deleted adapter active
 
     def has(self, model_id: str) -> bool:
         return model_id in self._names
@@ -267,15 +284,20 @@ class Trainer:
         """Put saved adapter weights (and with `optimizer`, its AdamW state) into the model's adapter."""
         model, adapter = self._use(model_id)
         weights = directory / "adapter_model.safetensors"
+        state_file = directory / "optimizer.pt"
         if not weights.is_file():
             raise UserError("these saved weights are gone from the server")
-        set_peft_model_state_dict(model, load_file(str(weights)), adapter_name=adapter.name)
+        if optimizer and not state_file.is_file():
+            raise UserError("these weights were saved without optimizer state (save_state saves it)")
+        state = torch.load(state_file, weights_only=True) if optimizer else None
+        result = set_peft_model_state_dict(model, load_file(str(weights)), adapter_name=adapter.name)
+        if getattr(result, "unexpected_keys", None):
+            raise UserError("these weights are for other layers than this model's LoRA")
         adapter.optimizer.zero_grad(set_to_none=True)
-        state = directory / "optimizer.pt"
-        if optimizer:
-            if not state.is_file():
-                raise UserError("these weights were saved without optimizer state (save_state saves it)")
-            adapter.optimizer.load_state_dict(torch.load(state, weights_only=True))
+        if state is not None:
+            adapter.optimizer.load_state_dict(state)
+        else:
+            adapter.optimizer.state.clear()  # the moments belonged to other weights
 
     def open_sampler(self, sampler_id: str, weights_dir: Path | None) -> None:
         """Sample from the base model (no weights) or from a saved adapter, loaded once."""
@@ -284,6 +306,8 @@ class Trainer:
         if weights_dir is None:
             self._samplers[sampler_id] = None
             return
+        if not (weights_dir / "adapter_model.safetensors").is_file():
+            raise UserError("the weights this sampler was opened on are gone from the server")
         name = self._next_name("s")
         if self._model is None:
             self._model = PeftModel.from_pretrained(self._base, str(weights_dir), adapter_name=name)
@@ -332,6 +356,21 @@ class Trainer:
             self._model.disable_adapter() if name is None and self._model is not None else nullcontext()
         )
         eos = self._tokenizer.eos_token_id
+        stop_ids = [value for value in stop if isinstance(value, int)]
+        stop_texts = [value for value in stop if isinstance(value, str) and value]
+        # this request's settings only, not the model's generation_config (a repetition penalty, say)
+        config = GenerationConfig(
+            max_new_tokens=max_tokens,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else 1.0,
+            top_k=top_k if top_k > 0 else 0,
+            top_p=top_p if temperature > 0 else 1.0,
+            pad_token_id=eos if eos is not None else 0,
+            eos_token_id=[*([eos] if eos is not None else []), *stop_ids] or None,
+            stop_strings=stop_texts or None,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
         input_ids = torch.tensor([prompt] * num_samples, dtype=torch.long)  # greedy cannot return several
         if seed is not None:
             torch.manual_seed(seed)
@@ -339,25 +378,17 @@ class Trainer:
             generated = model.generate(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
-                max_new_tokens=max_tokens,
-                do_sample=temperature > 0,
-                temperature=temperature if temperature > 0 else None,
-                top_k=top_k if top_k > 0 else 0,
-                top_p=top_p if temperature > 0 else None,
-                return_dict_in_generate=True,
-                output_scores=True,
-                pad_token_id=eos if eos is not None else 0,
-                eos_token_id=eos,
+                generation_config=config,
+                tokenizer=self._tokenizer if stop_texts else None,
             )
-            scores = model.compute_transition_scores(
-                generated.sequences, generated.scores, normalize_logits=True
-            )
+            new_tokens = generated.sequences[:, len(prompt) :]
+            # the model's own log-probabilities (temperature 1, nothing cut), as importance sampling needs
+            logits = torch.stack(generated.logits, dim=1).to(torch.float32)
+            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens[..., None])[..., 0]
             prompt_values = self._prompt_logprobs(model, input_ids[:1]) if prompt_logprobs else None
         results = []
-        for row, row_scores in zip(
-            generated.sequences[:, len(prompt) :].tolist(), scores.tolist(), strict=True
-        ):
-            results.append(self._cut(row, row_scores, eos=eos, stop=stop))
+        for row, row_logprobs in zip(new_tokens.tolist(), logprobs.tolist(), strict=True):
+            results.append(self._cut(row, row_logprobs, eos=eos, stop=stop))
         return results, prompt_values
 
     @staticmethod

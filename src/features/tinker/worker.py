@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
 import threading
 import time
@@ -32,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, load_only
 
 from src.features.tinker import wire
-from src.features.tinker.service import session_expired
+from src.features.tinker.service import HEARTBEAT_TIMEOUT, session_expired
 from src.features.tinker.workers import DATABASE_URL_VARIABLE
 from src.storage import Store
 from src.storage.tables import (
@@ -49,6 +48,7 @@ HEARTBEAT_EVERY = 1.0
 POLL = 0.02
 GAP_WAIT = timedelta(seconds=30)
 UPKEEP_EVERY = 1.0
+WRITE_ATTEMPTS = 6
 MAX_VALUES_PER_TOKEN = 64  # a loss input holds a value (or a few) per input token; none may be bigger
 DEFAULT_MAX_TOKENS = 64
 
@@ -69,6 +69,7 @@ class Worker:
         self.stop = threading.Event()
         self._idle_since = time.monotonic()
         self._next_upkeep = 0.0
+        self._ran: set[str] = set()  # requests run here, even if their result could not be written
 
     def run(self) -> None:
         with self.store.session_scope() as session:
@@ -107,7 +108,9 @@ class Worker:
                 self.stop.set()
                 return False
             models = self._models(session)
-            future = next((f for f in self._pending(session) if _runnable(f, models)), None)
+            future = next(
+                (f for f in self._pending(session) if f.id not in self._ran and _runnable(f, models)), None
+            )
             if future is None:
                 return False
             payload = session.scalar(select(TinkerFuture.payload).where(TinkerFuture.id == future.id))
@@ -151,16 +154,19 @@ class Worker:
         )
 
     def _has_samplers(self, session: Session) -> bool:
-        """A sampler of an active session keeps the worker (its adapter is loaded on the first sample)."""
-        return (
-            session.scalar(
-                select(TinkerSampler.id)
-                .join(TinkerSession, TinkerSession.id == TinkerSampler.session_id)
-                .where(TinkerSampler.worker_id == self.worker_id, TinkerSession.status == "active")
-                .limit(1)
-            )
-            is not None
-        )
+        """Samplers of live sessions keep the worker; those of ended ones give their adapter back."""
+        rows = session.execute(
+            select(TinkerSampler.id, TinkerSession.status, TinkerSession.last_heartbeat_at)
+            .join(TinkerSession, TinkerSession.id == TinkerSampler.session_id)
+            .where(TinkerSampler.worker_id == self.worker_id)
+        ).all()
+        live = False
+        for sampler_id, status, last_heartbeat_at in rows:
+            if status == "active" and utcnow() - last_heartbeat_at <= HEARTBEAT_TIMEOUT:
+                live = True
+            elif self.trainer.has_sampler(sampler_id):
+                self.trainer.close_sampler(sampler_id)
+        return live
 
     def _release_ended(self, session: Session, models: dict[str, TinkerModel]) -> None:
         """Models whose session finished or fell silent give their adapter back."""
@@ -224,18 +230,31 @@ class Worker:
         except Exception:  # a bug or an out-of-memory: the request fails, the worker goes on
             logger.exception("request %s (%s) failed", future_id, kind)
             error = (f"the worker failed on this request ({future_id}); its log says why", "server")
-        with self.store.session_scope() as session:
-            values: dict[str, Any] = {"finished_at": utcnow(), "payload": b""}  # the request is spent
-            if error is None:
-                values.update(status="done", result=result, result_format=result_format)
-            else:
-                values.update(status="failed", error=error[0][:4000], category=error[1])
-            session.execute(update(TinkerFuture).where(TinkerFuture.id == future_id).values(**values))
-            if model_id is not None and seq_id is not None:
-                model_values: dict[str, Any] = {"last_seq": seq_id}
-                if kind == "create_model":
-                    model_values["status"] = "ready" if error is None else "failed"
-                session.execute(update(TinkerModel).where(TinkerModel.id == model_id).values(**model_values))
+        if kind == "create_model" and error is not None:
+            self.trainer.release(model_id)  # an adapter made before a load that failed
+        self._ran.add(future_id)  # whatever happens to the write below, never run it twice
+        values: dict[str, Any] = {"finished_at": utcnow(), "payload": b""}  # the request is spent
+        if error is None:
+            values.update(status="done", result=result, result_format=result_format)
+        else:
+            values.update(status="failed", error=error[0][:4000], category=error[1])
+        model_values: dict[str, Any] = {"last_seq": seq_id}
+        if kind == "create_model":
+            model_values["status"] = "ready" if error is None else "failed"
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.store.session_scope() as session:
+                    session.execute(update(TinkerFuture).where(TinkerFuture.id == future_id).values(**values))
+                    if model_id is not None and seq_id is not None:
+                        session.execute(
+                            update(TinkerModel).where(TinkerModel.id == model_id).values(**model_values)
+                        )
+                break
+            except Exception:  # the store busy for a moment: the result must not be lost
+                logger.warning(
+                    "writing the result of %s failed (attempt %d)", future_id, attempt + 1, exc_info=True
+                )
+                self.stop.wait(min(2**attempt, 10))
         logger.info(
             "request %s (%s) %s in %.3f s",
             future_id,
@@ -268,9 +287,17 @@ class Worker:
 
     def _save(self, model_id: str | None, spec: dict[str, Any]) -> dict[str, Any]:
         """Write the adapter, record the checkpoint (and the sampler a sampler save opens)."""
-        directory = Path(spec["directory"])
-        if directory.exists():  # a save that died after writing: this request replaces it
-            shutil.rmtree(directory)
+        with self.store.session_scope(read_only=True) as session:
+            taken = session.scalar(
+                select(TinkerCheckpoint.id).where(
+                    TinkerCheckpoint.model_id == model_id,
+                    TinkerCheckpoint.kind == spec["kind"],
+                    TinkerCheckpoint.name == spec["name"],
+                )
+            )
+        if taken is not None:  # two saves of one name queued at once: the first keeps it
+            raise wire.UserError(f"{spec['tinker_path']} exists already; choose another name")
+        directory = Path(f"{spec['directory']}-{secrets.token_hex(4)}")  # never another save's files
         size = self.trainer.save(model_id, directory, optimizer=spec["kind"] == "weights")
         with self.store.session_scope() as session:
             model = session.get(TinkerModel, model_id)

@@ -103,7 +103,14 @@ def start(session: Session, *, base_model: str, model_path: Path, setup: TinkerS
         child = processes.start(argv, env=env, cwd=PROJECT_ROOT, output=log)
     processes.reap_when_done(child, name=f"tinker worker {worker_id}")
     session.add(
-        TinkerWorker(id=worker_id, base_model=base_model, pid=child.pid, command=argv, status="starting")
+        TinkerWorker(
+            id=worker_id,
+            base_model=base_model,
+            host=socket.gethostname(),
+            pid=child.pid,
+            command=argv,
+            status="starting",
+        )
     )
     session.flush()
     return worker_id

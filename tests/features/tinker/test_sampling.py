@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -133,3 +134,59 @@ def test_saved_state_loads_back_and_starts_a_new_model(server: str) -> None:  # 
         tinker.ServiceClient(base_url=server, api_key=BOB).create_training_client_from_state(
             state.path
         ).result()
+
+
+def test_stops_and_logprobs_follow_the_model_not_the_sampling_settings(server: str) -> None:  # noqa: F811
+    import tinker
+    from tinker import types
+
+    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    sampler = client.create_sampling_client(base_model=BASE).result()
+    prompt = types.ModelInput.from_ints([5, 6, 7])
+    greedy = sampler.sample(
+        prompt=prompt, num_samples=1, sampling_params=types.SamplingParams(max_tokens=8, temperature=0.0)
+    ).result(timeout=120)
+    tokens, logprobs = greedy.sequences[0].tokens, greedy.sequences[0].logprobs
+    # top_k=1 draws the greedy tokens; their log-probabilities are still the model's, not 0
+    top1 = sampler.sample(
+        prompt=prompt, num_samples=1, sampling_params=types.SamplingParams(max_tokens=8, top_k=1, seed=3)
+    ).result(timeout=120)
+    assert top1.sequences[0].tokens == tokens
+    assert top1.sequences[0].logprobs == pytest.approx(logprobs, abs=1e-4) and min(logprobs) < -1e-3
+    stop_at = tokens[2]
+    stopped = sampler.sample(
+        prompt=prompt,
+        num_samples=1,
+        sampling_params=types.SamplingParams(max_tokens=8, temperature=0.0, stop=[stop_at]),
+    ).result(timeout=120)
+    first_stop = tokens.index(stop_at)
+    assert stopped.sequences[0].tokens == tokens[: first_stop + 1]
+    assert stopped.sequences[0].stop_reason == "stop"
+
+
+def test_the_base_model_samples_after_every_adapter_is_gone(server: str) -> None:  # noqa: F811
+    """A released last adapter must not break sampling from the base model for the next user."""
+    import httpx
+    import tinker
+    from tinker import types
+
+    first = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    model_id = first.create_lora_training_client(base_model=BASE, rank=4).result().model_id
+    first.close("success").result(timeout=60)
+    for _ in range(100):  # the worker lets the adapter go within its next upkeep
+        answer = httpx.post(
+            f"{server}/api/v1/optim_step",
+            json={"model_id": model_id, "seq_id": 50},
+            headers={"X-API-Key": ALICE},
+        )
+        if answer.status_code == 400:
+            break
+        time.sleep(0.05)
+    second = tinker.ServiceClient(base_url=server, api_key=BOB)
+    sampler = second.create_sampling_client(base_model=BASE).result()
+    answer = sampler.sample(
+        prompt=types.ModelInput.from_ints([5, 6, 7]),
+        num_samples=1,
+        sampling_params=types.SamplingParams(max_tokens=4, temperature=0.0),
+    ).result(timeout=120)
+    assert 1 <= len(answer.sequences[0].tokens) <= 4
