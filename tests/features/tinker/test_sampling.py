@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.features.tinker.test_training import ALICE, BASE, BOB, server  # noqa: F401 (the fixture)
+from tests.features.tinker.test_training import ALICE, BASE, BOB, sdk, server  # noqa: F401 (fixtures)
 
 
 def _train(training, tokenizer, steps: int) -> None:
@@ -23,11 +23,10 @@ def _train(training, tokenizer, steps: int) -> None:
         training.optim_step(types.AdamParams(learning_rate=5e-3)).result(timeout=120)
 
 
-def test_a_snapshot_samples_scores_and_saves_by_name(server: str) -> None:  # noqa: F811
-    import tinker
+def test_a_snapshot_samples_scores_and_saves_by_name(server: str, sdk) -> None:  # noqa: F811
     from tinker import types
 
-    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    client = sdk(ALICE)
     training = client.create_lora_training_client(base_model=BASE, rank=8, seed=0).result()
     tokenizer = training.get_tokenizer()
     _train(training, tokenizer, steps=5)
@@ -73,7 +72,7 @@ def test_a_snapshot_samples_scores_and_saves_by_name(server: str) -> None:  # no
     assert "weights/state-5" not in {c.checkpoint_id for c in left}
 
     # Bob can neither open Alice's weights nor see her runs
-    bob = tinker.ServiceClient(base_url=server, api_key=BOB)
+    bob = sdk(BOB)
     with pytest.raises(Exception, match="not found"):
         bob.create_sampling_client(model_path=saved.path).result()
     bob_rest = bob.create_rest_client()
@@ -82,11 +81,11 @@ def test_a_snapshot_samples_scores_and_saves_by_name(server: str) -> None:  # no
         bob_rest.list_checkpoints(training.model_id).result(timeout=60)
 
 
-def test_a_base_model_sampler_and_seeded_sampling(server: str) -> None:  # noqa: F811
+def test_a_base_model_sampler_and_seeded_sampling(server: str, sdk) -> None:  # noqa: F811
     import tinker
     from tinker import types
 
-    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    client = sdk(ALICE)
     sampler = client.create_sampling_client(base_model=BASE).result()
     prompt = types.ModelInput.from_ints([5, 6, 7])
     seeded = types.SamplingParams(max_tokens=6, temperature=1.0, seed=7)
@@ -99,11 +98,10 @@ def test_a_base_model_sampler_and_seeded_sampling(server: str) -> None:  # noqa:
         ).result(timeout=120)
 
 
-def test_saved_state_loads_back_and_starts_a_new_model(server: str) -> None:  # noqa: F811
-    import tinker
+def test_saved_state_loads_back_and_starts_a_new_model(server: str, sdk) -> None:  # noqa: F811
     from tinker import types
 
-    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    client = sdk(ALICE)
     training = client.create_lora_training_client(base_model=BASE, rank=8, seed=0).result()
     tokenizer = training.get_tokenizer()
     tokens = tokenizer.encode("the quick brown fox jumps over the lazy dog. " * 2)
@@ -131,16 +129,13 @@ def test_saved_state_loads_back_and_starts_a_new_model(server: str) -> None:  # 
     assert loss(resumed) < saved_loss
 
     with pytest.raises(Exception, match="not found"):
-        tinker.ServiceClient(base_url=server, api_key=BOB).create_training_client_from_state(
-            state.path
-        ).result()
+        sdk(BOB).create_training_client_from_state(state.path).result()
 
 
-def test_stops_and_logprobs_follow_the_model_not_the_sampling_settings(server: str) -> None:  # noqa: F811
-    import tinker
+def test_stops_and_logprobs_follow_the_model_not_the_sampling_settings(server: str, sdk) -> None:  # noqa: F811
     from tinker import types
 
-    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    client = sdk(ALICE)
     sampler = client.create_sampling_client(base_model=BASE).result()
     prompt = types.ModelInput.from_ints([5, 6, 7])
     greedy = sampler.sample(
@@ -164,13 +159,12 @@ def test_stops_and_logprobs_follow_the_model_not_the_sampling_settings(server: s
     assert stopped.sequences[0].stop_reason == "stop"
 
 
-def test_the_base_model_samples_after_every_adapter_is_gone(server: str) -> None:  # noqa: F811
+def test_the_base_model_samples_after_every_adapter_is_gone(server: str, sdk) -> None:  # noqa: F811
     """A released last adapter must not break sampling from the base model for the next user."""
     import httpx
-    import tinker
     from tinker import types
 
-    first = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    first = sdk(ALICE)
     model_id = first.create_lora_training_client(base_model=BASE, rank=4).result().model_id
     first.close("success").result(timeout=60)
     for _ in range(600):  # the worker lets the adapter go within its next upkeep (once a second)
@@ -183,7 +177,7 @@ def test_the_base_model_samples_after_every_adapter_is_gone(server: str) -> None
             break
         time.sleep(0.05)
     assert answer.status_code == 400  # released: the worker holds no adapter now
-    second = tinker.ServiceClient(base_url=server, api_key=BOB)
+    second = sdk(BOB)
     sampler = second.create_sampling_client(base_model=BASE).result()
     answer = sampler.sample(
         prompt=types.ModelInput.from_ints([5, 6, 7]),

@@ -7,10 +7,12 @@ optim_step, retrieve_future long polls). The worker runs on the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,6 +37,23 @@ def server(
         yield url
 
 
+@pytest.fixture
+def sdk(server: str) -> Iterator[Callable[[str], Any]]:
+    """`sdk(key)`: a tinker ServiceClient, closed (its heartbeats stopped) before the server stops."""
+    import tinker
+
+    made: list[Any] = []
+
+    def make(key: str) -> Any:
+        made.append(tinker.ServiceClient(base_url=server, api_key=key))
+        return made[-1]
+
+    yield make
+    for client in made:
+        with contextlib.suppress(Exception):  # one the test closed already
+            client.close("success").result(timeout=30)
+
+
 def _datum(tokenizer, text: str):
     from tinker import types
 
@@ -45,11 +64,10 @@ def _datum(tokenizer, text: str):
     ), len(tokens) - 1
 
 
-def test_loss_falls_and_two_models_keep_separate_adapters(server: str) -> None:
-    import tinker
+def test_loss_falls_and_two_models_keep_separate_adapters(server: str, sdk) -> None:
     from tinker import types
 
-    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    client = sdk(ALICE)
     training = client.create_lora_training_client(base_model=BASE, rank=8, seed=0).result()
     tokenizer = training.get_tokenizer()  # get_info's tokenizer_id: a path that loads offline
     datum, length = _datum(tokenizer, "the quick brown fox jumps over the lazy dog. " * 2)
@@ -82,11 +100,11 @@ def test_loss_falls_and_two_models_keep_separate_adapters(server: str) -> None:
     assert mine.status_code == 200 and mine.json()["model_data"]["model_name"] == BASE
 
 
-def test_bad_requests_fail_with_category_user(server: str) -> None:
+def test_bad_requests_fail_with_category_user(server: str, sdk) -> None:
     import tinker
     from tinker import types
 
-    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    client = sdk(ALICE)
     with pytest.raises(Exception, match="not on this server"):
         client.create_lora_training_client(base_model="no/such-model", rank=4).result()
     training = client.create_lora_training_client(base_model=BASE, rank=4).result()
@@ -105,7 +123,9 @@ def test_bad_requests_fail_with_category_user(server: str) -> None:
     assert training.forward_backward([ok], "cross_entropy").result(timeout=120).metrics["loss:sum"] > 0
 
 
-def test_a_dead_worker_fails_its_requests_and_a_new_one_takes_over(server: str, database_url: str) -> None:
+def test_a_dead_worker_fails_its_requests_and_a_new_one_takes_over(
+    server: str, sdk, database_url: str
+) -> None:
     """Never a hang: requests of a worker that died answer with category `server`."""
     import os
     import signal
@@ -117,7 +137,7 @@ def test_a_dead_worker_fails_its_requests_and_a_new_one_takes_over(server: str, 
     from src.storage import Store
     from src.storage.tables import TinkerWorker
 
-    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    client = sdk(ALICE)
     training = client.create_lora_training_client(base_model=BASE, rank=4).result()
     store = Store(database_url, pool_size=1)
     try:
@@ -137,10 +157,9 @@ def test_a_dead_worker_fails_its_requests_and_a_new_one_takes_over(server: str, 
     assert again.forward_backward([datum], "cross_entropy").result(timeout=120).metrics["loss:sum"] > 0
 
 
-def test_a_finished_session_lets_its_models_go(server: str) -> None:
-    import tinker
+def test_a_finished_session_lets_its_models_go(server: str, sdk) -> None:
 
-    client = tinker.ServiceClient(base_url=server, api_key=ALICE)
+    client = sdk(ALICE)
     model_id = client.create_lora_training_client(base_model=BASE, rank=4).result().model_id
     client.close("success").result(timeout=60)
     step = {"model_id": model_id, "seq_id": 99}
