@@ -39,15 +39,22 @@ def trainer_packages_missing() -> list[str]:
 def build_tiny_llama(directory: Path, *, corpus: list[str] | None = None, seed: int = 0) -> Path:
     """Write a tokenizer and a randomly initialised tiny Llama to `directory`."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     lines = corpus if corpus is not None else CORPUS_FILE.read_text(encoding="utf-8").splitlines()
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()  # decoded text has its spaces back, not byte-level marks
     tokenizer.train_from_iterator(
-        lines, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>", "<pad>"])
+        lines,
+        trainers.BpeTrainer(
+            vocab_size=512,
+            special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+            # every byte has a token: capitals, digits, newlines and any UTF-8 text encode, never as <unk>
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
     )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
