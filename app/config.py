@@ -228,6 +228,26 @@ class TuningSettings(BaseSettings):
         return json.loads(value) if isinstance(value, str) else value
 
 
+class TinkerSettings(BaseSettings):
+    """Interactive training (the tinker SDK's `/api/v1/` and the plain `/v1/runs` API)."""
+
+    model_config = _section_config()
+
+    tinker_run_idle_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="a /v1/runs run no call has touched for this long is ended and its adapter let go "
+        "(the tinker SDK's sessions end 120 s after their heartbeat stops instead)",
+    )
+    tinker_checkpoints_dir: Path | None = Field(
+        default=None, description="where saved adapters go; unset: TUNING_DATA_DIR/tinker/weights"
+    )
+    tinker_worker_idle_seconds: float = Field(
+        default=60, ge=1, description="a worker process holding no model or sampler for this long leaves"
+    )
+
+
 class RateLimitSettings(BaseSettings):
     """Per-key request limits by route group (`limits` syntax, e.g. `60/minute`)."""
 
@@ -351,6 +371,7 @@ class Settings(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     deployments: DeploymentSettings = Field(default_factory=DeploymentSettings)
     deid: DeidSettings = Field(default_factory=DeidSettings)
+    tinker: TinkerSettings = Field(default_factory=TinkerSettings)
 
     @property
     def session_gate(self) -> int:

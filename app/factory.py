@@ -116,9 +116,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.tinker_setup = TinkerSetup(
         database_url=settings.store.database_url,
         log_dir=settings.store.data_dir / "tinker" / "workers",
-        weights_dir=settings.store.data_dir / "tinker" / "weights",
+        # absolute: the workers run from the project root, whatever the service's working directory
+        weights_dir=(
+            settings.tinker.tinker_checkpoints_dir or settings.store.data_dir / "tinker" / "weights"
+        ).resolve(),
         models=app.state.tuning_setup.models,
+        idle_seconds=settings.tinker.tinker_worker_idle_seconds,
+        run_idle_seconds=settings.tinker.tinker_run_idle_seconds,
+        gpu_ids=tuple(app.state.training_layout.gpu_ids),
     )
+    await anyio.to_thread.run_sync(_sweep_tinker_workers, store)
     app.state.rate_limiter = RateLimiter(
         storage_uri=settings.rate_limits.rate_limit_storage,
         limits_by_group=settings.rate_limits.rate_limits,
@@ -159,6 +166,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.rate_limiter.aclose()
         await anyio.to_thread.run_sync(_stop_tinker_workers, store)
         store.dispose()
+
+
+def _sweep_tinker_workers(store: Store) -> None:
+    """Workers a killed service left recorded as running give their GPUs back (their processes are gone)."""
+    with store.session_scope() as session:
+        swept = tinker_workers.sweep(session)
+    if swept:
+        logger.info("tinker workers found gone at start", extra={"count": swept})
 
 
 def _stop_tinker_workers(store: Store) -> None:

@@ -11,7 +11,9 @@ from src.models.examples import RUN_ID
 
 
 class GpuHolder(ApiModel):
-    type: Literal["run", "deployment"]
+    type: Literal["run", "deployment", "tinker_worker"] = Field(
+        description="a training run, a model server, or an interactive-training worker (shared by its users)"
+    )
     id: str
 
 

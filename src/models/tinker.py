@@ -417,6 +417,7 @@ class TrainingRunRead(BaseModel):
     last_request_time: datetime
     last_checkpoint: CheckpointRead | None = None
     last_sampler_checkpoint: CheckpointRead | None = None
+    user_metadata: dict[str, str] | None = None
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -337,6 +337,7 @@ class Deployment(Base):
     model_version: Mapped[str | None] = mapped_column(String(128))
     served_model_name: Mapped[str] = mapped_column(String(255))
     run_id: Mapped[str | None] = mapped_column(String(32))
+    checkpoint: Mapped[str | None] = mapped_column(String(512))  # a tinker:// path: base model + that adapter
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     extra_args: Mapped[list[str]] = mapped_column(JSON, default=list)
     gpu_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -422,6 +423,10 @@ class TinkerSession(Base):
     user_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     display_name: Mapped[str | None] = mapped_column(String(256))
     sdk_version: Mapped[str | None] = mapped_column(String(64))
+    # "sdk": the tinker SDK's session, kept alive by its heartbeat; "eztinker": one run of the
+    # plain /v1/runs API, kept alive by its calls for `idle_timeout_s`
+    client: Mapped[str] = mapped_column(String(16), default="sdk")
+    idle_timeout_s: Mapped[int | None] = mapped_column(Integer)
     finish_reason: Mapped[str | None] = mapped_column(String(16))
     finish_detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -448,6 +453,9 @@ class TinkerModel(Base):
     )  # creating | ready | failed | released
     last_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last seq_id run; the next runs at +1
     worker_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # create_model's (or create-via-load's) metadata, shown on the training run: tinker-cookbook
+    # keeps its renderer's name there and checks it when it resumes from a checkpoint
+    user_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -458,6 +466,7 @@ class TinkerFuture(Base):
     __table_args__ = (
         Index("ix_tinker_future_model_id_status_seq_id", "model_id", "status", "seq_id"),
         Index("ix_tinker_future_worker_id_status", "worker_id", "status"),
+        Index("ix_tinker_future_owner_status", "owner", "status"),  # an owner's backlog, counted per call
         # one request per step of a model: an SDK retry finds the first, never queues a second
         UniqueConstraint("model_id", "seq_id", name="uq_tinker_future_model_id_seq_id"),
     )

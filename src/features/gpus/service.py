@@ -110,7 +110,8 @@ def visible_holders(session: Session, *, owner_scope: str | None) -> dict[str, t
     visible: dict[str, tuple[str, str] | None] = {}
     for gpu_id, lease in held.items():
         key = (lease.holder_type, lease.holder_id)
-        visible[gpu_id] = key if owner_scope is None or owners.get(key) == owner_scope else None
+        shared = lease.holder_type == "tinker_worker"  # one per base model, its adapters of several owners
+        visible[gpu_id] = key if owner_scope is None or shared or owners.get(key) == owner_scope else None
     return visible
 
 

@@ -19,7 +19,7 @@ from src.features.models import service as models_service
 from src.features.models.service import ModelSources
 from src.features.tinker import workers
 from src.features.tinker.workers import TinkerSetup
-from src.models.errors import Gone, Invalid, NotFound
+from src.models.errors import Gone, Invalid, NotFound, RateLimited
 from src.models.tinker import (
     CheckpointList,
     CheckpointRead,
@@ -53,6 +53,7 @@ from src.storage.types import utcnow
 # the SDK beats every 10 s; a session silent for this long is over (what it trains is let go)
 HEARTBEAT_TIMEOUT = timedelta(seconds=120)
 MAX_AHEAD = 1024  # seq_ids a model may have queued beyond the last one run (the SDK pipelines a few)
+MAX_WAITING_PER_OWNER = 2048  # requests one owner may have waiting, all models and samplers together
 
 
 def new_session_id() -> str:
@@ -109,8 +110,13 @@ def _active_session(session: Session, *, session_id: str, principal: Principal) 
 
 
 def session_expired(row: TinkerSession) -> bool:
-    """An active session whose heartbeat stopped more than `HEARTBEAT_TIMEOUT` ago."""
-    return row.status == "active" and utcnow() - row.last_heartbeat_at > HEARTBEAT_TIMEOUT
+    """An active session silent for longer than it may be (an SDK's: `HEARTBEAT_TIMEOUT`)."""
+    return row.status == "active" and silent_too_long(row.last_heartbeat_at, row.idle_timeout_s)
+
+
+def silent_too_long(last_heartbeat_at: datetime, idle_timeout_s: int | None) -> bool:
+    timeout = timedelta(seconds=idle_timeout_s) if idle_timeout_s else HEARTBEAT_TIMEOUT
+    return utcnow() - last_heartbeat_at > timeout
 
 
 def expire_if_silent(row: TinkerSession) -> None:
@@ -140,6 +146,7 @@ def create_model(
     data: ModelCreate,
     setup: TinkerSetup,
     load: dict[str, Any] | None = None,
+    alpha: float | None = None,
 ) -> tuple[TinkerModel, TinkerFuture]:
     """A LoRA model on a base model this host has, in that base model's worker (started if need be)."""
     tinker_session = _active_session(session, session_id=data.session_id, principal=principal)
@@ -156,12 +163,14 @@ def create_model(
         owner=tinker_session.owner,  # an admin working in a user's session makes that user's model
         base_model=data.base_model,
         lora_rank=data.lora_config.rank,
-        lora_config=data.lora_config.model_dump(),
+        lora_config={**data.lora_config.model_dump(), **({"alpha": alpha} if alpha else {})},
         worker_id=worker_id,
+        user_metadata=data.user_metadata,
     )
     session.add(model)
     session.flush()
-    spec = {**data.lora_config.model_dump(), "load": load}  # load: weights to start from (create-via-load)
+    # load: weights to start from (create-via-load); alpha: the plain run API's choice (else LORA_ALPHA)
+    spec = {**data.lora_config.model_dump(), "load": load, "alpha": alpha}
     future = submit(session, model=model, kind="create_model", seq_id=0, payload=json.dumps(spec).encode())
     return model, future
 
@@ -213,6 +222,7 @@ def submit(session: Session, *, model: TinkerModel, kind: str, seq_id: int, payl
         raise Invalid(
             f"seq_id {seq_id} of model {model.id!r} has run already", param="seq_id", code="seq_id_used"
         )
+    check_backlog(session, owner=model.owner)
     if seq_id > model.last_seq + MAX_AHEAD:
         raise Invalid(
             f"seq_id {seq_id} is more than {MAX_AHEAD} past the last one run ({model.last_seq})",
@@ -249,6 +259,21 @@ def submit_for(
         seq_id=seq_id,
         payload=payload,
     )
+
+
+def check_backlog(session: Session, *, owner: str) -> None:
+    """429 once an owner has `MAX_WAITING_PER_OWNER` requests waiting: one key cannot fill a worker."""
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(TinkerFuture)
+        .where(TinkerFuture.owner == owner, TinkerFuture.status == "pending")
+    )
+    if (waiting or 0) >= MAX_WAITING_PER_OWNER:
+        raise RateLimited(
+            f"{waiting} requests of yours are waiting; wait for some to finish",
+            code="too_many_waiting",
+            retry_after=5,
+        )
 
 
 @dataclass(frozen=True)
@@ -411,6 +436,13 @@ def checkpoint_by_path(
     return checkpoint
 
 
+def base_model_of(session: Session, checkpoint: TinkerCheckpoint) -> str:
+    """The base model a checkpoint's adapter was trained on."""
+    model = session.get(TinkerModel, checkpoint.model_id)
+    assert model is not None  # the checkpoint's model row stays as long as the checkpoint
+    return model.base_model
+
+
 def get_sampler(session: Session, *, sampler_id: str, principal: Principal) -> TinkerSampler:
     return get_owned(session, TinkerSampler, sampler_id, principal, what="sampler", param="sampler_id")
 
@@ -429,6 +461,7 @@ def sample(session: Session, *, principal: Principal, data: SampleIn, setup: Tin
         sampler.worker_id = workers.assign(
             session, base_model=sampler.base_model, model_path=model_path, setup=setup
         )
+    check_backlog(session, owner=sampler.owner)
     payload = data.model_dump(mode="json")
     payload["weights_dir"] = sampler.weights_dir
     future = TinkerFuture(
@@ -507,6 +540,8 @@ def _run_reads(session: Session, models: list[TinkerModel]) -> list[TrainingRunR
                 last_request_time=last_request.get(model.id, model.created_at),
                 last_checkpoint=checkpoint_read(training) if training else None,
                 last_sampler_checkpoint=checkpoint_read(sampler) if sampler else None,
+                # the SDK's TrainingRun takes string values only
+                user_metadata={key: str(value) for key, value in (model.user_metadata or {}).items()} or None,
             )
         )
     return reads
@@ -599,6 +634,10 @@ def load_weights(
         model_seq_id=data.model_seq_id,
         base_model=source.base_model,
         lora_config=LoraConfigIn.model_validate(source.lora_config),
+        user_metadata=data.user_metadata,
     )
-    _model, future = create_model(session, principal=principal, data=create, setup=setup, load=load)
+    alpha = (source.lora_config or {}).get("alpha")  # the plain run API's adapters may have their own
+    _model, future = create_model(
+        session, principal=principal, data=create, setup=setup, load=load, alpha=alpha
+    )
     return future

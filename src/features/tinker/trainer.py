@@ -5,9 +5,16 @@ add up over `forward_backward` calls until `optim_step` applies and clears them,
 as Tinker's training loop expects. Losses are sums over the weighted tokens, the
 way the SDK reports them (`loss:sum`).
 
-LoRA alpha: the wire has none, so every adapter uses `LORA_ALPHA` = 32 whatever
-its rank (the scale Thinking Machines' "LoRA Without Regret" keeps fixed), which
-makes a learning rate carry over between ranks.
+LoRA alpha: the tinker wire has none, so its adapters use `LORA_ALPHA` = 32
+whatever their rank (the scale Thinking Machines' "LoRA Without Regret" keeps
+fixed), which makes a learning rate carry over between ranks. The plain
+`/v1/runs` API (EZTinker) may choose another.
+
+Losses (all sums over tokens): `cross_entropy`; and on the sampler's logprobs and
+advantages, `importance_sampling`, `ppo` (ratio clipped to 0.8..1.2 unless
+`clip_low_threshold`/`clip_high_threshold` say otherwise), `cispo` (the clipped
+ratio, held constant, weights the policy gradient; same thresholds) and `dro`
+(the quadratic penalty `beta`, 0.05 unless set).
 
 Imported only by the worker process: torch, transformers and peft load there.
 """
@@ -25,17 +32,47 @@ import numpy as np
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
-from src.features.tinker.wire import MAX_REQUEST_TOKENS, UserError
+from src.features.tinker.wire import LORA_ALPHA, MAX_REQUEST_TOKENS, UserError
 
-LORA_ALPHA = 32
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
 UNEMBED_MODULES = ("lm_head",)
-LOSSES = ("cross_entropy", "importance_sampling", "ppo")
+LOSSES = ("cross_entropy", "importance_sampling", "ppo", "cispo", "dro")
+DRO_BETA = 0.05
 MAX_SAMPLES = 16
 MAX_NEW_TOKENS = 2048
+
+
+class _StopTexts(StoppingCriteria):
+    """Ends a row once its new tokens decode to text holding a stop string: the rule `_cut` cuts by.
+
+    Not transformers' `stop_strings`: its StopStringCriteria rebuilds each vocabulary
+    entry's text with `convert_tokens_to_string` and fails outright ("substring not
+    found") on a tokenizer that does not round-trip it, one without a decoder say;
+    and a match by its rule need not be one by `_cut`'s.
+    """
+
+    def __init__(self, tokenizer: Any, texts: list[str], *, prompt_length: int) -> None:
+        self._tokenizer = tokenizer
+        self._texts = texts
+        self._prompt_length = prompt_length
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
+        done = [
+            any(text in self._tokenizer.decode(row[self._prompt_length :]) for text in self._texts)
+            for row in input_ids.tolist()
+        ]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
 
 @dataclass
@@ -58,7 +95,9 @@ class Trainer:
 
     def __init__(self, model_path: Path) -> None:
         torch.set_num_threads(max(1, torch.get_num_threads()))
-        self._base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+        # the GPU the worker holds (CUDA_VISIBLE_DEVICES), else the CPU
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).to(self.device)
         self._base.eval()
         self._tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.vocab_size = int(self._base.config.vocab_size)
@@ -80,6 +119,7 @@ class Trainer:
         train_mlp: bool = True,
         train_unembed: bool = True,
         seed: int | None = None,
+        alpha: float | None = None,
     ) -> None:
         """A fresh adapter for `model_id` (LoRA B starts at zero: the model starts as its base)."""
         targets = [
@@ -93,7 +133,7 @@ class Trainer:
             raise UserError("this base model has none of the layers the LoRA config asks to train")
         name = self._next_name("m")
         config = LoraConfig(
-            r=rank, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=targets, bias="none"
+            r=rank, lora_alpha=alpha or LORA_ALPHA, lora_dropout=0.0, target_modules=targets, bias="none"
         )
         if seed is not None:
             torch.manual_seed(seed)
@@ -135,9 +175,6 @@ class Trainer:
             self._model = None
         elif self._model.active_adapter not in left:
             self._model.set_adapter(left[0])  # never leave a deleted adapter active
-
-    def has(self, model_id: str) -> bool:
-        return model_id in self._names
 
     def _use(self, model_id: str) -> tuple[PeftModel, _Adapter]:
         name = self._names.get(model_id)
@@ -193,7 +230,7 @@ class Trainer:
                     if not forward_only:
                         loss.backward()
                     total += float(loss.detach())
-                    outputs.append(logprobs.detach().to(torch.float32).numpy())
+                    outputs.append(logprobs.detach().to(torch.float32).cpu().numpy())
         except BaseException:
             adapter.optimizer.zero_grad(set_to_none=True)  # no half a batch in the next step
             raise
@@ -215,20 +252,30 @@ class Trainer:
         targets = self._input(datum, index, "target_tokens", length, np.int64)
         if targets.min() < 0 or targets.max() >= self.vocab_size:
             raise UserError(f"datum {index}: target_tokens outside the vocabulary (0..{self.vocab_size - 1})")
-        input_ids = torch.tensor([datum.tokens], dtype=torch.long)
+        input_ids = torch.tensor([datum.tokens], dtype=torch.long, device=self.device)
         logits = model(input_ids=input_ids).logits[0].to(torch.float32)
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, torch.from_numpy(targets)[:, None])[:, 0]
+        target_ids = torch.from_numpy(targets).to(self.device)
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, target_ids[:, None])[:, 0]
         if loss_fn == "cross_entropy":
-            weights = torch.from_numpy(self._input(datum, index, "weights", length, np.float32))
+            weights = torch.from_numpy(self._input(datum, index, "weights", length, np.float32)).to(
+                self.device
+            )
             return logprobs, -(logprobs * weights).sum()
-        sampled = torch.from_numpy(self._input(datum, index, "logprobs", length, np.float32))
-        advantages = torch.from_numpy(self._input(datum, index, "advantages", length, np.float32))
+        sampled = torch.from_numpy(self._input(datum, index, "logprobs", length, np.float32)).to(self.device)
+        advantages = torch.from_numpy(self._input(datum, index, "advantages", length, np.float32)).to(
+            self.device
+        )
         ratio = torch.exp(logprobs - sampled)
         if loss_fn == "importance_sampling":
             return logprobs, -(ratio * advantages).sum()
+        if loss_fn == "dro":
+            beta = float(config.get("beta", DRO_BETA))
+            return logprobs, -(logprobs * advantages - 0.5 * beta * (logprobs - sampled) ** 2).sum()
         low = float(config.get("clip_low_threshold", 0.8))
         high = float(config.get("clip_high_threshold", 1.2))
         clipped = torch.clamp(ratio, low, high)
+        if loss_fn == "cispo":
+            return logprobs, -(clipped.detach() * logprobs * advantages).sum()
         return logprobs, -torch.minimum(ratio * advantages, clipped * advantages).sum()
 
     @staticmethod
@@ -289,8 +336,10 @@ class Trainer:
             raise UserError("these saved weights are gone from the server")
         if optimizer and not state_file.is_file():
             raise UserError("these weights were saved without optimizer state (save_state saves it)")
-        state = torch.load(state_file, weights_only=True) if optimizer else None
-        result = set_peft_model_state_dict(model, load_file(str(weights)), adapter_name=adapter.name)
+        state = torch.load(state_file, weights_only=True, map_location=self.device) if optimizer else None
+        result = set_peft_model_state_dict(
+            model, load_file(str(weights), device=str(self.device)), adapter_name=adapter.name
+        )
         if getattr(result, "unexpected_keys", None):
             raise UserError("these weights are for other layers than this model's LoRA")
         adapter.optimizer.zero_grad(set_to_none=True)
@@ -323,7 +372,7 @@ class Trainer:
 
     def sample(
         self,
-        sampler_id: str,
+        sampler_id: str | None,
         prompt: list[int],
         *,
         num_samples: int,
@@ -334,8 +383,12 @@ class Trainer:
         seed: int | None,
         stop: list[int] | list[str],
         prompt_logprobs: bool,
+        model_id: str | None = None,
     ) -> tuple[list[tuple[list[int], list[float], bool]], list[float] | None]:
-        """`num_samples` continuations: (tokens, their log-probabilities, stopped); and the prompt's."""
+        """`num_samples` continuations: (tokens, their log-probabilities, stopped); and the prompt's.
+
+        From a sampler, or with `model_id` from a training model's adapter as it is now.
+        """
         if not prompt:
             raise UserError("the prompt has no tokens")
         if min(prompt) < 0 or max(prompt) >= self.vocab_size:
@@ -346,9 +399,16 @@ class Trainer:
             raise UserError(
                 f"max_tokens must be 1..{MAX_NEW_TOKENS}, and with the prompt at most {self.max_length}"
             )
-        name = self._samplers.get(sampler_id, "missing")
-        if name == "missing":
-            raise UserError(f"sampler {sampler_id!r} is not open in this worker")
+        if model_id is not None:
+            name: str | None = self._names.get(model_id, "missing")
+            if name == "missing":
+                raise UserError(f"model {model_id!r} is not loaded in this worker")
+        elif sampler_id is None:
+            name = None  # the base model
+        else:
+            name = self._samplers.get(sampler_id, "missing")
+            if name == "missing":
+                raise UserError(f"sampler {sampler_id!r} is not open in this worker")
         model = self._model if self._model is not None else self._base
         if name is not None:
             self._model.set_adapter(name)  # type: ignore[union-attr]
@@ -367,11 +427,11 @@ class Trainer:
             top_p=top_p if temperature > 0 else 1.0,
             pad_token_id=eos if eos is not None else 0,
             eos_token_id=[*([eos] if eos is not None else []), *stop_ids] or None,
-            stop_strings=stop_texts or None,
             return_dict_in_generate=True,
             output_logits=True,
         )
-        input_ids = torch.tensor([prompt] * num_samples, dtype=torch.long)  # greedy cannot return several
+        # greedy cannot return several
+        input_ids = torch.tensor([prompt] * num_samples, dtype=torch.long, device=self.device)
         if seed is not None:
             torch.manual_seed(seed)
         with torch.no_grad(), base_only:
@@ -379,7 +439,9 @@ class Trainer:
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
                 generation_config=config,
-                tokenizer=self._tokenizer if stop_texts else None,
+                stopping_criteria=StoppingCriteriaList(
+                    [_StopTexts(self._tokenizer, stop_texts, prompt_length=len(prompt))] if stop_texts else []
+                ),
             )
             new_tokens = generated.sequences[:, len(prompt) :]
             # the model's own log-probabilities (temperature 1, nothing cut), as importance sampling needs
@@ -390,6 +452,66 @@ class Trainer:
         for row, row_logprobs in zip(new_tokens.tolist(), logprobs.tolist(), strict=True):
             results.append(self._cut(row, row_logprobs, eos=eos, stop=stop))
         return results, prompt_values
+
+    def forward_backward_text(
+        self, model_id: str, prompt: str, completion: str, *, forward_only: bool
+    ) -> dict[str, float]:
+        """Cross-entropy on `completion` after `prompt` (the prompt's tokens weigh 0), tokenized here."""
+        prompt_tokens = self._tokenizer.encode(prompt) if prompt else []
+        tokens = self._tokenizer.encode(prompt + completion)
+        eos = self._tokenizer.eos_token_id
+        if eos is not None:
+            tokens.append(eos)  # learn to stop after the completion
+        if len(tokens) < 2 or len(tokens) <= len(prompt_tokens):
+            raise UserError("the completion is empty once tokenized")
+        weights = np.array(
+            [0.0 if i < len(prompt_tokens) else 1.0 for i in range(1, len(tokens))], np.float32
+        )
+        datum = Datum(
+            tokens=tokens[:-1],
+            inputs={"target_tokens": np.array(tokens[1:], dtype=np.int64), "weights": weights},
+        )
+        _logprobs, metrics = self.forward_backward(
+            model_id, [datum], loss_fn="cross_entropy", forward_only=forward_only
+        )
+        metrics["tokens:sum"] = float(weights.sum())
+        return metrics
+
+    def generate_text(
+        self,
+        prompt: str,
+        *,
+        model_id: str | None,
+        max_tokens: int,
+        temperature: float,
+        num_samples: int,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Text in, texts out (/v1/sample): the base model's, or a training model's as it is now."""
+        tokens = self._tokenizer.encode(prompt)
+        if not tokens:
+            raise UserError("the prompt is empty once tokenized")
+        if len(tokens) + 1 > self.max_length:
+            raise UserError(f"the prompt is {len(tokens)} tokens; this model takes at most {self.max_length}")
+        max_tokens = min(max_tokens, self.max_length - len(tokens))
+        sequences, _ = self.sample(
+            None,
+            tokens,
+            num_samples=num_samples,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=-1,
+            top_p=1.0,
+            seed=seed,
+            stop=[],
+            prompt_logprobs=False,
+            model_id=model_id,
+        )
+        eos = self._tokenizer.eos_token_id
+        return [
+            self._tokenizer.decode([t for t in sequence if t != eos], skip_special_tokens=True)
+            for sequence, _logprobs, _stopped in sequences
+        ]
 
     @staticmethod
     def _prompt_logprobs(model: Any, input_ids: torch.Tensor) -> list[float]:

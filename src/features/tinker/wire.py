@@ -13,6 +13,7 @@ from tinker.proto import tinker_public_pb2 as pb
 
 PROTOBUF = "application/x-protobuf"
 MAX_REQUEST_TOKENS = 65_536  # one forward_backward: the sum over its datums
+LORA_ALPHA = 32  # the wire carries no LoRA alpha: every adapter the SDK makes uses this one (trainer.py)
 _DTYPES = {pb.DTYPE_FLOAT32: np.float32, pb.DTYPE_INT64: np.int64, pb.DTYPE_INT32: np.int32}
 
 
@@ -162,3 +163,53 @@ def sample_response(
     if prompt_logprobs is not None:
         response.prompt_logprobs = np.asarray(prompt_logprobs, dtype="<f4").tobytes()
     return response.SerializeToString()
+
+
+def cross_entropy_request(
+    *, model_id: str, seq_id: int, input_ids: list[int], weights: list[float] | None, forward_only: bool
+) -> bytes:
+    """The ForwardBackwardRequest the SDK would send for one sequence: predict each token from those before.
+
+    `weights` are per token of `input_ids` (the first one is never predicted); unset, all count 1.
+    """
+    targets = np.asarray(input_ids[1:], dtype=np.int64)
+    if weights is None:
+        weight_values = np.ones(len(targets), dtype=np.float32)
+    else:
+        if len(weights) != len(input_ids):
+            raise UserError(f"weights has {len(weights)} values for {len(input_ids)} input_ids")
+        weight_values = np.asarray(weights[1:], dtype=np.float32)
+    datum = pb.Datum()
+    chunk = datum.model_input.add()
+    chunk.encoded_text.tokens = np.asarray(input_ids[:-1], dtype="<i4").tobytes()
+    datum.loss_fn_inputs["target_tokens"].CopyFrom(
+        pb.Tensor(dtype=pb.DTYPE_INT64, shape=[len(targets)], dense=targets.tobytes())
+    )
+    datum.loss_fn_inputs["weights"].CopyFrom(
+        pb.Tensor(dtype=pb.DTYPE_FLOAT32, shape=[len(weight_values)], dense=weight_values.tobytes())
+    )
+    request = pb.ForwardBackwardRequest(
+        model_id=model_id, seq_id=seq_id, loss_fn="cross_entropy", forward_only=forward_only
+    )
+    request.data.append(datum)
+    return request.SerializeToString()
+
+
+def read_forward_backward_output(body: bytes) -> dict[str, float]:
+    """The metrics of a ForwardBackwardOutput (`loss:sum`, …)."""
+    output = pb.ForwardBackwardOutput()
+    output.ParseFromString(body)
+    return dict(output.metrics)
+
+
+def read_sample_response(body: bytes) -> list[dict[str, object]]:
+    """Each sequence of a SampleResponse as JSON: its tokens and whether it stopped by itself."""
+    response = pb.SampleResponse()
+    response.ParseFromString(body)
+    return [
+        {
+            "tokens": np.frombuffer(sequence.tokens, dtype="<i4").tolist(),
+            "stopped": sequence.stop_reason == pb.STOP_REASON_STOP,
+        }
+        for sequence in response.sequences
+    ]

@@ -30,8 +30,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, load_only
 
-from src.features.tinker import wire
-from src.features.tinker.service import HEARTBEAT_TIMEOUT, session_expired
+from src.features.gpus import service as gpus_service
+from src.features.tinker import wire, workers
+from src.features.tinker.service import session_expired, silent_too_long
 from src.features.tinker.workers import DATABASE_URL_VARIABLE
 from src.storage import Store
 from src.storage.tables import (
@@ -156,13 +157,18 @@ class Worker:
     def _has_samplers(self, session: Session) -> bool:
         """Samplers of live sessions keep the worker; those of ended ones give their adapter back."""
         rows = session.execute(
-            select(TinkerSampler.id, TinkerSession.status, TinkerSession.last_heartbeat_at)
+            select(
+                TinkerSampler.id,
+                TinkerSession.status,
+                TinkerSession.last_heartbeat_at,
+                TinkerSession.idle_timeout_s,
+            )
             .join(TinkerSession, TinkerSession.id == TinkerSampler.session_id)
             .where(TinkerSampler.worker_id == self.worker_id)
         ).all()
         live = False
-        for sampler_id, status, last_heartbeat_at in rows:
-            if status == "active" and utcnow() - last_heartbeat_at <= HEARTBEAT_TIMEOUT:
+        for sampler_id, status, last_heartbeat_at, idle_timeout_s in rows:
+            if status == "active" and not silent_too_long(last_heartbeat_at, idle_timeout_s):
                 live = True
             elif self.trainer.has_sampler(sampler_id):
                 self.trainer.close_sampler(sampler_id)
@@ -202,6 +208,7 @@ class Worker:
                     train_mlp=bool(config.get("train_mlp", True)),
                     train_unembed=bool(config.get("train_unembed", True)),
                     seed=config.get("seed"),
+                    alpha=config.get("alpha"),
                 )
                 if config.get("load"):
                     load = config["load"]
@@ -223,6 +230,24 @@ class Worker:
                 result = json.dumps(self._save(model_id, json.loads(payload))).encode()
             elif kind == "sample":
                 result, result_format = self._sample(json.loads(payload)), "proto"
+            elif kind == "forward_backward_text":  # the plain /v1/runs API: learn a completion
+                spec = json.loads(payload)
+                metrics = self.trainer.forward_backward_text(
+                    model_id, spec["prompt"], spec["completion"], forward_only=bool(spec.get("forward_only"))
+                )
+                loss = metrics["loss:sum"]
+                result = json.dumps({"loss": loss, "metrics": metrics, "type": "forward_backward"}).encode()
+            elif kind == "generate":  # the plain /v1/sample API: text in, text out
+                spec = json.loads(payload)
+                texts = self.trainer.generate_text(
+                    spec["prompt"],
+                    model_id=model_id,
+                    max_tokens=int(spec["max_new_tokens"]),
+                    temperature=float(spec["temperature"]),
+                    num_samples=int(spec.get("num_samples", 1)),
+                    seed=spec.get("seed"),
+                )
+                result = json.dumps({"text": texts[0], "texts": texts, "type": "sample"}).encode()
             else:
                 error = (f"request kind {kind!r} is not supported by this worker", "user")
         except wire.UserError as exc:
@@ -365,7 +390,7 @@ def _settle(session: Session, pending: list[TinkerFuture], models: dict[str, Tin
     now = utcnow()
     waiting: dict[str, int] = {}
     for future in pending:
-        if future.kind == "sample":
+        if future.model_id is None:  # a sample on a sampler or on the base model: no order to keep
             continue
         model = models.get(future.model_id or "")
         reason = None
@@ -392,7 +417,7 @@ def _settle(session: Session, pending: list[TinkerFuture], models: dict[str, Tin
 
 def _runnable(future: TinkerFuture, models: dict[str, TinkerModel]) -> bool:
     """A model's requests run in seq_id order: the one after the last run, and only that one."""
-    if future.kind == "sample":  # samplers have no order to keep
+    if future.model_id is None:  # a sample on a sampler or on the base model: no order to keep
         return True
     model = models.get(future.model_id or "")
     if model is None or model.status not in ("creating", "ready"):
@@ -496,6 +521,7 @@ def _stop_worker(store: Store, worker_id: str, *, status: str, error: str | None
             .where(TinkerModel.worker_id == worker_id, TinkerModel.status.in_(("creating", "ready")))
             .values(status="failed")
         )
+        gpus_service.release(session, holder_type=workers.GPU_HOLDER, holder_id=worker_id)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ its own, the service's environment minus its secrets, plus the database URL in
 `TINKER_WORKER_DATABASE_URL`). It beats `heartbeat_at` every second; one silent
 for `STALE_AFTER` is gone, whichever replica started it, and what it held fails
 with category `server` rather than waiting forever.
+
+On a host with GPUs (the ledger's inventory: NVML, else TUNING_GPUS) a worker holds
+one in the same ledger as runs and deployments (`holder_type` "tinker_worker"),
+sees only it (CUDA_VISIBLE_DEVICES), and gives it back when it leaves or is found
+gone. With every GPU held, starting one is a 409; on a host without GPUs it runs
+on the CPU.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from src.features.gpus import service as gpus_service
 from src.features.models.service import ModelSources
+from src.models.errors import Conflict
 from src.storage.tables import TinkerFuture, TinkerModel, TinkerWorker
 from src.storage.types import utcnow
 from src.utils import processes
@@ -28,6 +37,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 WORKER_MODULE = "src.features.tinker.worker"
 DATABASE_URL_VARIABLE = "TINKER_WORKER_DATABASE_URL"
 STALE_AFTER = timedelta(seconds=15)  # a worker beats every second
+GPU_HOLDER = "tinker_worker"
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,9 @@ class TinkerSetup:
     log_dir: Path
     weights_dir: Path  # saved adapters: <owner>/<model>/<weights|sampler_weights>/<name>
     models: ModelSources
-    idle_seconds: float = 60.0
+    idle_seconds: float = 60.0  # a worker holding nothing for this long leaves
+    run_idle_seconds: int = 3600  # a /v1/runs run untouched for this long ends
+    gpu_ids: tuple[str, ...] = ()  # the ledger's inventory; empty: workers run on the CPU
 
 
 def assign(session: Session, *, base_model: str, model_path: Path, setup: TinkerSetup) -> str:
@@ -60,8 +72,10 @@ def is_live(worker: TinkerWorker) -> bool:
 
     Elsewhere: it has beaten within `STALE_AFTER`.
     """
-    if worker.status not in ("starting", "ready"):
-        return False
+    return worker.status in ("starting", "ready") and _running(worker)
+
+
+def _running(worker: TinkerWorker) -> bool:
     if worker.host == socket.gethostname() and worker.pid is not None:
         return processes.is_alive(worker.pid, command=worker.command)
     return utcnow() - worker.heartbeat_at <= STALE_AFTER
@@ -72,6 +86,7 @@ def mark_gone(session: Session, worker: TinkerWorker, *, reason: str) -> None:
     worker.status = "failed"
     worker.error = reason
     worker.stopped_at = utcnow()
+    gpus_service.release(session, holder_type=GPU_HOLDER, holder_id=worker.id)
     session.execute(
         update(TinkerFuture)
         .where(TinkerFuture.worker_id == worker.id, TinkerFuture.status.in_(("pending", "running")))
@@ -87,6 +102,7 @@ def mark_gone(session: Session, worker: TinkerWorker, *, reason: str) -> None:
 def start(session: Session, *, base_model: str, model_path: Path, setup: TinkerSetup) -> str:
     """Start a worker process for `base_model` and record it (`starting` until it has loaded the model)."""
     worker_id = "tw-" + secrets.token_hex(8)
+    gpu_ids = _hold_gpu(session, worker_id=worker_id, setup=setup)
     argv = [
         sys.executable,
         "-m",
@@ -98,6 +114,7 @@ def start(session: Session, *, base_model: str, model_path: Path, setup: TinkerS
     ]
     env = processes.service_environment()
     env[DATABASE_URL_VARIABLE] = setup.database_url
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)  # none: the worker trains on the CPU
     setup.log_dir.mkdir(parents=True, exist_ok=True)
     with (setup.log_dir / f"{worker_id}.log").open("ab") as log:
         child = processes.start(argv, env=env, cwd=PROJECT_ROOT, output=log)
@@ -114,6 +131,37 @@ def start(session: Session, *, base_model: str, model_path: Path, setup: TinkerS
     )
     session.flush()
     return worker_id
+
+
+def _hold_gpu(session: Session, *, worker_id: str, setup: TinkerSetup) -> list[str]:
+    """A free GPU of the ledger for a new worker (none on a host without GPUs); 409 when all are held."""
+    if not setup.gpu_ids:
+        return []
+    free = gpus_service.free_gpus(session, gpu_ids=list(setup.gpu_ids))
+    if not free:
+        raise Conflict(
+            f"no free GPU for a training worker; held: {gpus_service.describe_holders(session)}",
+            param="base_model",
+            code="gpus_taken",
+        )
+    try:
+        with session.begin_nested():
+            gpus_service.acquire(session, gpu_ids=free[:1], holder_type=GPU_HOLDER, holder_id=worker_id)
+    except IntegrityError as exc:
+        raise Conflict("the GPU was taken a moment ago; try again", code="gpus_taken") from exc
+    return free[:1]
+
+
+def sweep(session: Session) -> int:
+    """At start: workers recorded as running whose process is gone (the service was killed) give
+    back their GPUs and fail what they held; returns how many."""
+    rows = session.scalars(
+        select(TinkerWorker).where(TinkerWorker.status.in_(("starting", "ready", "stopping")))
+    )
+    gone = [worker for worker in rows if not _running(worker)]
+    for worker in gone:
+        mark_gone(session, worker, reason="the worker was gone when the service started")
+    return len(gone)
 
 
 def stop_all(session: Session) -> int:

@@ -117,3 +117,34 @@ def test_a_tensor_bomb_or_a_far_seq_id_fails_alone(server: str) -> None:  # noqa
         headers={"X-API-Key": BOB},
     )
     assert peek.status_code == 404
+
+
+def test_a_zstd_body_is_limited_by_its_decompressed_size(server: str) -> None:  # noqa: F811
+    import zstandard
+
+    model_id = _model(server, _session(server))
+    good = pb.Datum(model_input=[_tokens([1, 2, 3])])
+    good.loss_fn_inputs["target_tokens"].CopyFrom(
+        pb.Tensor(dense=np.asarray([2, 3, 4], dtype="<i8").tobytes(), dtype=pb.DTYPE_INT64, shape=[3])
+    )
+    good.loss_fn_inputs["weights"].CopyFrom(
+        pb.Tensor(dense=np.ones(3, dtype="<f4").tobytes(), dtype=pb.DTYPE_FLOAT32, shape=[3])
+    )
+    body = pb.ForwardBackwardRequest(model_id=model_id, seq_id=1, data=[good], loss_fn="cross_entropy")
+    headers = {**HEADERS, "Content-Type": "application/x-protobuf", "Content-Encoding": "zstd"}
+    compressor = zstandard.ZstdCompressor()
+    packed = httpx.post(
+        f"{server}/api/v1/forward_backward",
+        content=compressor.compress(body.SerializeToString()),
+        headers=headers,
+    )
+    assert packed.status_code == 200, packed.text  # the SDK may compress: a small body is read
+    # 64 MiB of zeros in a few KiB on the wire: refused once past the 8 MiB body cap, before parsing
+    bomb = compressor.compress(b"\0" * 64 * 1024**2)
+    assert len(bomb) < 100_000
+    refused = httpx.post(f"{server}/api/v1/forward_backward", content=bomb, headers=headers)
+    assert refused.status_code == 400 and "decompresses to more than" in refused.json()["error"]["message"]
+    odd = httpx.post(
+        f"{server}/api/v1/forward_backward", content=b"x", headers={**headers, "Content-Encoding": "br"}
+    )
+    assert odd.status_code == 400 and "not supported" in odd.json()["error"]["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,9 @@ def test_a_snapshot_samples_scores_and_saves_by_name(server: str, sdk) -> None: 
     from tinker import types
 
     client = sdk(ALICE)
-    training = client.create_lora_training_client(base_model=BASE, rank=8, seed=0).result()
+    training = client.create_lora_training_client(
+        base_model=BASE, rank=8, seed=0, user_metadata={"renderer_name": "role_colon"}
+    ).result()
     tokenizer = training.get_tokenizer()
     _train(training, tokenizer, steps=5)
 
@@ -62,6 +65,8 @@ def test_a_snapshot_samples_scores_and_saves_by_name(server: str, sdk) -> None: 
     runs = rest.list_training_runs().result(timeout=60)
     (run,) = [r for r in runs.training_runs if r.training_run_id == training.model_id]
     assert run.base_model == BASE and run.lora_rank == 8 and run.model_owner == "alice"
+    # create_model's metadata, where tinker-cookbook keeps the renderer it checks when it resumes
+    assert run.user_metadata == {"renderer_name": "role_colon"}
     assert run.last_checkpoint.tinker_path == state.path
     assert run.last_sampler_checkpoint.tinker_path == saved.path
     listed = rest.list_checkpoints(training.model_id).result(timeout=60).checkpoints
@@ -122,8 +127,12 @@ def test_saved_state_loads_back_and_starts_a_new_model(server: str, sdk) -> None
     training.load_state(state.path).result(timeout=120)
     assert loss(training) == pytest.approx(saved_loss, rel=1e-5)
 
-    resumed = client.create_training_client_from_state_with_optimizer(state.path).result()
+    resumed = client.create_training_client_from_state_with_optimizer(
+        state.path, user_metadata={"renderer_name": "role_colon"}
+    ).result()
     assert resumed.model_id != training.model_id
+    run = client.create_rest_client().get_training_run(resumed.model_id).result(timeout=60)
+    assert run.user_metadata == {"renderer_name": "role_colon"}
     assert loss(resumed) == pytest.approx(saved_loss, rel=1e-5)
     _train(resumed, tokenizer, steps=1)  # its optimizer state came along: it trains on
     assert loss(resumed) < saved_loss
@@ -132,7 +141,11 @@ def test_saved_state_loads_back_and_starts_a_new_model(server: str, sdk) -> None
         sdk(BOB).create_training_client_from_state(state.path).result()
 
 
-def test_stops_and_logprobs_follow_the_model_not_the_sampling_settings(server: str, sdk) -> None:  # noqa: F811
+def test_stops_and_logprobs_follow_the_model_not_the_sampling_settings(
+    server: str,  # noqa: F811
+    sdk,  # noqa: F811
+    tiny_model: Path,
+) -> None:
     from tinker import types
 
     client = sdk(ALICE)
@@ -157,6 +170,21 @@ def test_stops_and_logprobs_follow_the_model_not_the_sampling_settings(server: s
     first_stop = tokens.index(stop_at)
     assert stopped.sequences[0].tokens == tokens[: first_stop + 1]
     assert stopped.sequences[0].stop_reason == "stop"
+
+    # a text stop (tinker-cookbook's renderers send "\n\nUser:") ends each sequence at the
+    # first token whose decoded text holds it
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    stop_text = tokenizer.decode(tokens[2:3])
+    end = next(i for i in range(len(tokens)) if stop_text in tokenizer.decode(tokens[: i + 1]))
+    by_text = sampler.sample(
+        prompt=prompt,
+        num_samples=2,
+        sampling_params=types.SamplingParams(max_tokens=8, temperature=0.0, stop=[stop_text]),
+    ).result(timeout=120)
+    for sequence in by_text.sequences:
+        assert sequence.tokens == tokens[: end + 1] and sequence.stop_reason == "stop"
 
 
 def test_the_base_model_samples_after_every_adapter_is_gone(server: str, sdk) -> None:  # noqa: F811
