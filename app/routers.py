@@ -19,6 +19,7 @@ from src.features.openai import api as openai_api
 from src.features.projects import api as projects_api
 from src.features.runs import api as runs_api
 from src.features.tinker import api as tinker_api
+from src.features.tinker import runs_api as tinker_runs_api
 from src.features.train_configs import api as train_configs_api
 from src.features.tunings import api as tunings_api
 
@@ -38,6 +39,7 @@ ROUTERS: tuple[tuple[APIRouter, tuple[str, ...]], ...] = (
     (gpus_api.router, ("/v1/gpus",)),
     (deployments_api.router, ("/deployments",)),
     (tinker_api.router, ("/api/v1/",)),
+    (tinker_runs_api.router, ("/v1/runs", "/v1/sample", "/v1/jobs/", "/v1/checkpoints")),
 )
 
 

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from src.models.common import ApiModel, RequestModel
 from src.models.examples import DEPLOYMENT_ID
+from src.models.tinker import TINKER_PATH_PATTERN
 
 
 class DeploymentStatus(StrEnum):
@@ -47,6 +48,13 @@ class DeploymentCreate(RequestModel):
     run_id: str | None = Field(
         default=None, pattern=r"^run-[0-9a-f]{28}$", description="deploy this run's output"
     )
+    checkpoint: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=TINKER_PATH_PATTERN,
+        examples=["tinker://sess-5e1f0c2a9b7d4e38:train:0/weights/final"],
+        description="deploy weights an interactive run saved: its base model with the LoRA adapter",
+    )
     model_version: str | None = Field(default=None, max_length=128, pattern=SERVED_NAME)
     tags: list[Tag] = Field(default_factory=list, max_length=16)
     extra_args: str | None = Field(default=None, max_length=2000, examples=["--max-model-len 2048"])
@@ -74,6 +82,7 @@ _DEPLOYMENT = {
     "model_version": "v1",
     "served_model_name": "qwen-demo",
     "run_id": None,
+    "checkpoint": None,
     "tags": ["demo"],
     "gpu_id": 1,
     "gpu_ids": ["1"],
@@ -100,6 +109,7 @@ class DeploymentInfo(ApiModel):
     model_version: str | None
     served_model_name: str
     run_id: str | None
+    checkpoint: str | None = None
     tags: list[str]
     gpu_id: int | str | None = Field(
         description="the first GPU: its integer index on the host, or its configured id if not a number"

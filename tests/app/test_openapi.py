@@ -25,6 +25,7 @@ NON_JSON_SUCCESSES = {
     ("get", "/v1/train-configs/{config_id}/content"): "the YAML text as uploaded",
     ("get", "/v1/files/{file_id}/content"): "a file's bytes: JSON lines, a metrics CSV or a model tar",
     ("post", "/api/v1/retrieve_future"): "a protobuf result (the tinker SDK reads ForwardBackwardOutput so)",
+    ("get", "/v1/checkpoints/{checkpoint_id}/archive"): "a .tar.gz of a saved adapter's files",
 }
 
 

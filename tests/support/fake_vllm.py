@@ -1,6 +1,11 @@
 """A small OpenAI-compatible stand-in for vLLM: /health, /v1/models, /v1/completions (streaming too).
 
-    python fake_vllm.py --model DIR --host H --port P --served-model-name NAME [extra args ignored]
+    python fake_vllm.py --model DIR --host H --port P --served-model-name NAME
+        [--enable-lora --lora-modules NAME=DIR ...] [other args ignored]
+
+Like vLLM, it refuses to start on a LoRA adapter directory without `adapter_config.json`,
+lists each adapter as a model, and answers under its name; the answer names the
+adapter's files, so a test sees which weights were put on the base.
 
 With a key (`--api-key KEY` or VLLM_API_KEY, as vLLM reads it), /v1/* answers 401 without
 `Authorization: Bearer KEY`; /health stays open, as in vLLM.
@@ -27,7 +32,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--served-model-name", required=True)
     parser.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY"))
+    parser.add_argument("--enable-lora", action="store_true")
+    parser.add_argument("--lora-modules", nargs="+", default=[])
     args, unknown = parser.parse_known_args()
+    adapters = dict(module.split("=", 1) for module in args.lora_modules)
+    for adapter_name, directory in adapters.items():
+        if not args.enable_lora or not os.path.isfile(os.path.join(directory, "adapter_config.json")):
+            print(f"fake vllm: cannot load LoRA adapter {adapter_name} from {directory}", flush=True)
+            sys.exit(2)
     print(f"fake vllm: model={args.model} name={args.served_model_name} extra={unknown}", flush=True)
     print(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}", flush=True)
     time.sleep(float(os.environ.get("FAKE_SLOW_START", "0")))
@@ -61,8 +73,13 @@ def main() -> None:
             if self.path == "/health":
                 self._json(503 if os.environ.get("FAKE_FAIL_HEALTH") else 200, {})
             elif self.path == "/v1/models":
+                served = [name, *adapters]
                 self._json(
-                    200, {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "fake"}]}
+                    200,
+                    {
+                        "object": "list",
+                        "data": [{"id": n, "object": "model", "owned_by": "fake"} for n in served],
+                    },
                 )
             else:
                 self._json(404, {"error": "not found"})
@@ -75,6 +92,12 @@ def main() -> None:
                 self._json(404, {"error": "not found"})
                 return
             words = ["hello", " from", " the", " stand-in"][: int(body.get("max_tokens", 4))]
+            if body.get("model") in adapters:  # which weights answered: the adapter's own files
+                files = sorted(os.listdir(adapters[body["model"]]))
+                words = ["adapter", f" {body['model']}", f" ({', '.join(files)})"]
+            elif body.get("model") not in (None, name):
+                self._json(404, {"error": f"model {body.get('model')} does not exist"})
+                return
             if not body.get("stream"):
                 self._json(
                     200,

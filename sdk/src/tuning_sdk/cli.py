@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.cells import cell_len
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from tuning_sdk import TuningClient, __version__
+from tuning_sdk._cli_base import JsonOption, _Commands, console, show, show_one
 from tuning_sdk.errors import TuningError
-from tuning_sdk.types import APIObject, TuningJob
-
-
-class _Commands(typer.Typer):
-    """A Typer whose commands turn SDK errors into one line on stderr and exit code 1."""
-
-    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        register = super().command(*args, **kwargs)
-
-        def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
-            @functools.wraps(function)
-            def run(*call_args: Any, **call_kwargs: Any) -> Any:
-                try:
-                    return function(*call_args, **call_kwargs)
-                except TuningError as exc:
-                    typer.echo(f"error: {exc}", err=True)
-                    raise typer.Exit(1) from exc
-
-            return register(run)
-
-        return wrap
-
+from tuning_sdk.types import TuningJob
 
 app = _Commands(help="Tuning Service from the command line.", no_args_is_help=True)
 jobs = _Commands(help="Tuning jobs.", no_args_is_help=True)
@@ -62,11 +37,6 @@ for name, group in (
 ):
     app.add_typer(group, name=name)
 
-console = Console()
-IDENTIFIER_COLUMNS = frozenset({"id", "name"})
-FOLDED_COLUMN_MIN = 4  # the narrowest a folded column may get before a table is printed wider
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
-
 
 class _State:
     api_key: str | None = None
@@ -88,54 +58,6 @@ def _options(
 
 def client() -> TuningClient:
     return TuningClient(api_key=state.api_key, base_url=state.base_url)
-
-
-def _raw(item: Any) -> Any:
-    return item.raw if isinstance(item, APIObject) else item
-
-
-def _is_identifier(column: str) -> bool:
-    """Ids and names are copied into the next command, so their columns are never cut or wrapped."""
-    return column in IDENTIFIER_COLUMNS or column.endswith("_id")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "-"
-    return str(value)
-
-
-def _print_table(table: Table) -> None:
-    """Print the table; where the terminal is too narrow for its whole ids, wider (the terminal wraps)."""
-    needed = 3 * len(table.columns) + 1  # a border and two spaces of padding per column, one closing border
-    for column in table.columns:
-        if column.no_wrap:
-            needed += max(cell_len(str(text)) for text in [column.header, *column.cells])
-        else:
-            needed += FOLDED_COLUMN_MIN
-    (console if needed <= console.width else Console(width=needed)).print(table)
-
-
-def show(items: list[Any], columns: list[str], as_json: bool, title: str | None = None) -> None:
-    rows = [_raw(item) for item in items]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2, default=str))
-        return
-    table = Table(title=title)
-    for column in columns:
-        if _is_identifier(column):
-            table.add_column(column, no_wrap=True)
-        else:
-            table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
-    _print_table(table)
-
-
-def show_one(item: Any, as_json: bool = True) -> None:
-    typer.echo(json.dumps(_raw(item), indent=2, default=str))
 
 
 @app.command()
@@ -571,6 +493,25 @@ def models_get(name: str) -> None:
     """One model."""
     with client() as c:
         show_one(c.models.get(name))
+
+
+def _add_tinker_group() -> None:
+    """`tuning tinker …`: EZTinker's run verbs (create, list-runs, sample, save, demo, …), beside `runs`."""
+    from eztinker import cli as eztinker_cli
+
+    tinker = _Commands(
+        help="Interactive LoRA training runs (as the `eztinker` command).", no_args_is_help=True
+    )
+
+    @tinker.callback()
+    def _connect() -> None:
+        eztinker_cli.connection.api_key, eztinker_cli.connection.base_url = state.api_key, state.base_url
+
+    eztinker_cli.add_run_verbs(tinker)
+    app.add_typer(tinker, name="tinker")
+
+
+_add_tinker_group()
 
 
 def main() -> None:

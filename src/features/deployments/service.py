@@ -25,6 +25,7 @@ from src.features.models import service as models_service
 from src.features.models.service import ModelSources
 from src.features.runs import service as runs_service
 from src.features.runs.workspace import TrainingLayout
+from src.features.tinker import service as tinker_service
 from src.features.tunings import service as tunings_service
 from src.models.deployments import (
     ACTIVE_DEPLOYMENT_STATUSES,
@@ -105,7 +106,7 @@ def _with_fine_tuned_model(
     The served name defaults to the fine-tuned model's name, so the OpenAI client calls
     it by the name the fine-tuning job answered.
     """
-    if data.model_path is None or data.run_id is not None:
+    if data.model_path is None or data.run_id is not None or data.checkpoint is not None:
         return data
     job = tunings_service.by_fine_tuned_model(session, name=data.model_path, principal=principal)
     if job is None:
@@ -128,6 +129,10 @@ def _model_and_adapter(
     session: Session, *, principal: Principal, data: DeploymentCreate, setup: DeploySetup
 ) -> tuple[Path, Path | None]:
     """The weights to serve, and a LoRA adapter to put on them when a run produced one."""
+    if data.checkpoint is not None:
+        if data.model_path is not None or data.run_id is not None:
+            raise Invalid("give one of model_path, run_id and checkpoint", param="checkpoint")
+        return _checkpoint_model(session, principal=principal, path=data.checkpoint, setup=setup)
     path = _model_path(session, principal=principal, data=data, setup=setup)
     adapter = path / "adapter_config.json"
     if (path / "config.json").is_file() or not adapter.is_file():
@@ -146,6 +151,25 @@ def _model_and_adapter(
             param="run_id",
         )
     return base, path
+
+
+def _checkpoint_model(
+    session: Session, *, principal: Principal, path: str, setup: DeploySetup
+) -> tuple[Path, Path]:
+    """An interactive run's saved adapter (the caller's, by its `tinker://` path) and its base model."""
+    checkpoint = tinker_service.checkpoint_by_path(
+        session, path=path, principal=principal, param="checkpoint"
+    )
+    adapter = Path(checkpoint.path)
+    if not (adapter / "adapter_config.json").is_file():
+        raise Invalid(f"the files of {path} are gone from the server", param="checkpoint")
+    base_name = tinker_service.base_model_of(session, checkpoint)
+    base = models_service.resolve(base_name, sources=setup.models)
+    if base is None:
+        raise Invalid(
+            f"the base model {base_name!r} of {path} is no longer on this server", param="checkpoint"
+        )
+    return base, adapter
 
 
 def _adapter_base(name: str, *, models: ModelSources) -> Path | None:
@@ -261,7 +285,8 @@ def create(
             "the GPUs were taken a moment ago; try again", param="gpu_count", code="gpus_taken"
         ) from exc
     port = _lease_port(session, deployment_id=deployment_id, setup=setup)
-    name = data.served_model_name or data.model_version or (adapter or model_path).name
+    default_name = data.checkpoint.rsplit("/", 1)[-1] if data.checkpoint else (adapter or model_path).name
+    name = data.served_model_name or data.model_version or default_name
     # with an adapter, the base model is served as `<name>-base` and the adapter as `name`
     served = f"{name}-base" if adapter else name
     argv = fill_placeholders(
@@ -285,6 +310,7 @@ def create(
         model_version=data.model_version,
         served_model_name=name,
         run_id=data.run_id,
+        checkpoint=data.checkpoint,
         tags=data.tags,
         extra_args=extra,
         gpu_ids=gpu_ids,
@@ -304,8 +330,11 @@ def restart_request(deployment: Deployment) -> DeploymentCreate:
     """The request that starts `deployment` again: same model, version, tags, arguments and GPU count."""
     # no validation: these values passed it when the deployment was created; create() checks them again
     return DeploymentCreate.model_construct(
-        model_path=deployment.model_path if deployment.run_id is None else None,
+        model_path=deployment.model_path
+        if deployment.run_id is None and deployment.checkpoint is None
+        else None,
         run_id=deployment.run_id,
+        checkpoint=deployment.checkpoint,
         model_version=deployment.model_version,
         tags=deployment.tags,
         extra_args=shlex.join(deployment.extra_args) or None,
@@ -414,6 +443,7 @@ def to_info(deployment: Deployment, *, principal: Principal, setup: DeploySetup)
         model_version=deployment.model_version,
         served_model_name=deployment.served_model_name,
         run_id=deployment.run_id,
+        checkpoint=deployment.checkpoint,
         tags=deployment.tags,
         gpu_id=gpu_index(deployment.gpu_ids[0]) if deployment.gpu_ids else None,
         gpu_ids=deployment.gpu_ids,
