@@ -432,6 +432,7 @@ class TrainingRunRead(BaseModel):
                     "last_request_time": "2026-11-30T09:21:00Z",
                     "last_checkpoint": None,
                     "last_sampler_checkpoint": None,
+                    "user_metadata": {"renderer_name": "role_colon"},
                 }
             ]
         }
@@ -463,6 +464,7 @@ class TrainingRunList(BaseModel):
                             "last_request_time": "2026-11-30T09:21:00Z",
                             "last_checkpoint": None,
                             "last_sampler_checkpoint": None,
+                            "user_metadata": {"renderer_name": "role_colon"},
                         }
                     ],
                     "cursor": {"offset": 0, "limit": 20, "total_count": 1},
