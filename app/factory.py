@@ -126,6 +126,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gpu_ids=tuple(app.state.training_layout.gpu_ids),
     )
     await anyio.to_thread.run_sync(_sweep_tinker_workers, store)
+    app.state.tinker_sweeper = tinker_workers.Sweeper(store)
+    app.state.tinker_sweeper.start()
     app.state.rate_limiter = RateLimiter(
         storage_uri=settings.rate_limits.rate_limit_storage,
         limits_by_group=settings.rate_limits.rate_limits,
@@ -164,6 +166,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await anyio.to_thread.run_sync(app.state.deployment_manager.stop)
         await anyio.to_thread.run_sync(app.state.background.shutdown)
         await app.state.rate_limiter.aclose()
+        await anyio.to_thread.run_sync(app.state.tinker_sweeper.stop)
         await anyio.to_thread.run_sync(_stop_tinker_workers, store)
         store.dispose()
 

@@ -145,6 +145,12 @@ class TextSampleRequest(RequestModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    @model_validator(mode="after")
+    def _one_model(self) -> TextSampleRequest:
+        if self.run_id is not None and self.base_model is not None:
+            raise ValueError("send run_id (the run's adapter) or base_model, not both")
+        return self
+
 
 class InteractiveJobQueued(ApiModel):
     job_id: str

@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from tuning_sdk._base import DEFAULT_BASE_URL, backoff_seconds, raise_for_response
@@ -26,6 +27,11 @@ from tuning_sdk.errors import APIConnectionError, APIError, TuningError
 
 POLL_SECONDS = 20  # the server holds a job poll this long at most (it allows 25)
 READ_RETRIES = 3
+
+
+def _part(value: str) -> str:
+    """An id as one path segment: `../deployments/x` stays an (unknown) id, never another route."""
+    return quote(value, safe="")
 
 
 class JobFailedError(TuningError):
@@ -82,7 +88,7 @@ class EZTinkerClient:
         """The job's result once it completes; `JobFailedError` if it fails."""
         deadline = time.monotonic() + self.job_timeout
         while True:
-            job = self._send("GET", f"/v1/jobs/{job_id}", params={"wait": POLL_SECONDS})
+            job = self._send("GET", f"/v1/jobs/{_part(job_id)}", params={"wait": POLL_SECONDS})
             if job["status"] == "completed":
                 return job["result"] or {}
             if job["status"] == "failed":
@@ -127,7 +133,7 @@ class EZTinkerClient:
         return run["run_id"]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        return self._send("GET", f"/v1/runs/{run_id}")
+        return self._send("GET", f"/v1/runs/{_part(run_id)}")
 
     def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
         """Your runs, newest first."""
@@ -135,7 +141,7 @@ class EZTinkerClient:
 
     def delete_run(self, run_id: str) -> dict[str, Any]:
         """End a run (its checkpoints stay)."""
-        return self._send("DELETE", f"/v1/runs/{run_id}")
+        return self._send("DELETE", f"/v1/runs/{_part(run_id)}")
 
     # -- training ----------------------------------------------------------------------------
 
@@ -149,22 +155,28 @@ class EZTinkerClient:
         body: dict[str, Any] = {"input_ids": list(input_ids)}
         if weights is not None:
             body["weights"] = list(weights)
-        return self.wait(self._send("POST", f"/v1/runs/{run_id}/forward_backward", json=body)["job_id"])
+        return self.wait(
+            self._send("POST", f"/v1/runs/{_part(run_id)}/forward_backward", json=body)["job_id"]
+        )
 
     def forward_backward_text(self, run_id: str, completion: str, prompt: str = "") -> dict[str, Any]:
         """Learn `completion` after `prompt`, tokenized by the server with the run's tokenizer."""
         body = {"prompt": prompt, "completion": completion}
-        return self.wait(self._send("POST", f"/v1/runs/{run_id}/forward_backward", json=body)["job_id"])
+        return self.wait(
+            self._send("POST", f"/v1/runs/{_part(run_id)}/forward_backward", json=body)["job_id"]
+        )
 
     def forward(self, run_id: str, input_ids: list[int]) -> dict[str, Any]:
         """The loss on a sequence, without a gradient."""
         body = {"input_ids": list(input_ids), "forward_only": True}
-        return self.wait(self._send("POST", f"/v1/runs/{run_id}/forward_backward", json=body)["job_id"])
+        return self.wait(
+            self._send("POST", f"/v1/runs/{_part(run_id)}/forward_backward", json=body)["job_id"]
+        )
 
     def optim_step(self, run_id: str, learning_rate: float = 1e-4) -> dict[str, Any]:
         """An AdamW step with the gradients gathered since the last one."""
         body = {"learning_rate": learning_rate}
-        return self.wait(self._send("POST", f"/v1/runs/{run_id}/optim_step", json=body)["job_id"])
+        return self.wait(self._send("POST", f"/v1/runs/{_part(run_id)}/optim_step", json=body)["job_id"])
 
     # -- sampling ----------------------------------------------------------------------------
 
@@ -215,7 +227,7 @@ class EZTinkerClient:
 
     def save_checkpoint(self, run_id: str, name: str) -> str:
         """Save the adapter and its optimizer state; returns its `tinker://` path."""
-        job = self._send("POST", f"/v1/runs/{run_id}/checkpoints", json={"name": name})
+        job = self._send("POST", f"/v1/runs/{_part(run_id)}/checkpoints", json={"name": name})
         return self.wait(job["job_id"])["path"]
 
     def list_checkpoints(self, run_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -228,7 +240,7 @@ class EZTinkerClient:
     def download_checkpoint(self, checkpoint_id: str, destination: str | Path) -> Path:
         """Write the checkpoint's files as a .tar.gz to `destination` (a file, or a directory for it)."""
         target = Path(destination)
-        with self._http.stream("GET", f"/v1/checkpoints/{checkpoint_id}/archive") as response:
+        with self._http.stream("GET", f"/v1/checkpoints/{_part(checkpoint_id)}/archive") as response:
             if not response.is_success:
                 response.read()
                 raise_for_response(response)

@@ -217,7 +217,13 @@ def sample(
     future = TinkerFuture(
         id="req-" + secrets.token_hex(12),
         owner=principal.owner,
-        worker_id=workers.assign(session, base_model=base_model, model_path=model_path, setup=setup),
+        worker_id=workers.assign(
+            session,
+            base_model=base_model,
+            model_path=model_path,
+            setup=setup,
+            owner_scope=principal.owner_scope,
+        ),
         kind="generate",
         payload=payload,
     )
@@ -319,7 +325,10 @@ def list_checkpoints(
 ) -> SavedCheckpointList:
     stmt = owned(select(TinkerCheckpoint), TinkerCheckpoint, principal)
     if run_id is not None:
-        service.get_model(session, model_id=run_id, principal=principal)  # another owner's run: 404
+        try:
+            service.get_model(session, model_id=run_id, principal=principal)
+        except NotFound as exc:  # another owner's run too
+            raise NotFound(f"run {run_id!r} not found", param="run_id") from exc
         stmt = stmt.where(TinkerCheckpoint.model_id == run_id)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(
@@ -346,7 +355,8 @@ def archive(directory: Path, *, name: str, scratch: Path) -> Path:
         raise NotFound("this checkpoint's files are gone from the server", param="checkpoint_id")
     scratch.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=scratch, suffix=".tar.gz", delete=False)  # noqa: SIM115
-    with handle, tarfile.open(fileobj=handle, mode="w:gz") as tar:
+    # level 1: adapter weights barely compress, and level 9 costs seconds of CPU per 10 MB
+    with handle, tarfile.open(fileobj=handle, mode="w:gz", compresslevel=1) as tar:
         for path in sorted(directory.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 tar.add(path, arcname=f"{name}/{path.relative_to(directory)}", recursive=False)

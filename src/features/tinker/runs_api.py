@@ -44,6 +44,8 @@ CheckpointIdPath = Annotated[str, Path(pattern=CHECKPOINT_ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 MAX_WAIT_SECONDS = 25.0
+# archives are built two at a time, on threads of their own: downloads never hold the handler threads
+ARCHIVE_BUILDS = anyio.CapacityLimiter(2)
 
 
 @router.post(
@@ -194,7 +196,9 @@ async def download_saved_checkpoint(
     """The checkpoint's files as a .tar.gz: a PEFT adapter directory (and `optimizer.pt` for saved state)."""
     directory, name = await read(runs.checkpoint_files, checkpoint_id=checkpoint_id, principal=principal)
     scratch = settings.store.data_dir / "tinker" / "archives"
-    archive = await anyio.to_thread.run_sync(lambda: runs.archive(directory, name=name, scratch=scratch))
+    archive = await anyio.to_thread.run_sync(
+        lambda: runs.archive(directory, name=name, scratch=scratch), limiter=ARCHIVE_BUILDS
+    )
     return FileResponse(
         archive,
         media_type="application/gzip",

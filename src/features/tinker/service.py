@@ -19,7 +19,7 @@ from src.features.models import service as models_service
 from src.features.models.service import ModelSources
 from src.features.tinker import workers
 from src.features.tinker.workers import TinkerSetup
-from src.models.errors import Gone, Invalid, NotFound, RateLimited
+from src.models.errors import Conflict, Gone, Invalid, NotFound, RateLimited
 from src.models.tinker import (
     CheckpointList,
     CheckpointRead,
@@ -53,7 +53,8 @@ from src.storage.types import utcnow
 # the SDK beats every 10 s; a session silent for this long is over (what it trains is let go)
 HEARTBEAT_TIMEOUT = timedelta(seconds=120)
 MAX_AHEAD = 1024  # seq_ids a model may have queued beyond the last one run (the SDK pipelines a few)
-MAX_WAITING_PER_OWNER = 2048  # requests one owner may have waiting, all models and samplers together
+MAX_WAITING_PER_OWNER = 256  # requests one owner may have waiting, all models and samplers together
+MAX_LIVE_MODELS_PER_OWNER = 16  # LoRA adapters (each with its optimizer) one owner may hold in the workers
 
 
 def new_session_id() -> str:
@@ -150,13 +151,31 @@ def create_model(
 ) -> tuple[TinkerModel, TinkerFuture]:
     """A LoRA model on a base model this host has, in that base model's worker (started if need be)."""
     tinker_session = _active_session(session, session_id=data.session_id, principal=principal)
-    model_path = base_model_path(data.base_model, setup=setup)
     if not (data.lora_config.train_attn or data.lora_config.train_mlp or data.lora_config.train_unembed):
         raise Invalid("train at least one of attn, mlp and unembed", param="lora_config")
     model_id = model_id_for(data.session_id, data.model_seq_id)
     if session.get(TinkerModel, model_id) is not None:
         raise Invalid(f"model {model_id!r} exists already", param="model_seq_id", code="model_exists")
-    worker_id = workers.assign(session, base_model=data.base_model, model_path=model_path, setup=setup)
+    check_backlog(session, owner=tinker_session.owner)  # before a worker may be started for it
+    live = session.scalar(
+        select(func.count())
+        .select_from(TinkerModel)
+        .where(TinkerModel.owner == tinker_session.owner, TinkerModel.status.in_(("creating", "ready")))
+    )
+    if (live or 0) >= MAX_LIVE_MODELS_PER_OWNER:
+        raise Conflict(
+            f"{live} models of yours are live (at most {MAX_LIVE_MODELS_PER_OWNER}); end a session or a run",
+            param="base_model",
+            code="too_many_models",
+        )
+    model_path = base_model_path(data.base_model, setup=setup)
+    worker_id = workers.assign(
+        session,
+        base_model=data.base_model,
+        model_path=model_path,
+        setup=setup,
+        owner_scope=principal.owner_scope,
+    )
     model = TinkerModel(
         id=model_id,
         session_id=data.session_id,
@@ -404,7 +423,13 @@ def create_sampler(
         base_model=base_model,
         model_path=data.model_path,
         weights_dir=weights_dir,
-        worker_id=workers.assign(session, base_model=base_model, model_path=model_path, setup=setup),
+        worker_id=workers.assign(
+            session,
+            base_model=base_model,
+            model_path=model_path,
+            setup=setup,
+            owner_scope=principal.owner_scope,
+        ),
     )
     session.add(sampler)
     session.flush()
@@ -451,6 +476,7 @@ def sample(session: Session, *, principal: Principal, data: SampleIn, setup: Tin
     """Queue a sample on the caller's sampler (its worker restarted if it was gone)."""
     sampler = get_sampler(session, sampler_id=data.sampling_session_id, principal=principal)
     _active_session(session, session_id=sampler.session_id, principal=principal)
+    check_backlog(session, owner=sampler.owner)
     worker = session.get(TinkerWorker, sampler.worker_id) if sampler.worker_id else None
     if worker is None or not workers.is_live(worker):
         model_path = models_service.resolve(sampler.base_model, sources=setup.models)
@@ -459,9 +485,12 @@ def sample(session: Session, *, principal: Principal, data: SampleIn, setup: Tin
                 f"base model {sampler.base_model!r} is no longer on this server", param="sampling_session_id"
             )
         sampler.worker_id = workers.assign(
-            session, base_model=sampler.base_model, model_path=model_path, setup=setup
+            session,
+            base_model=sampler.base_model,
+            model_path=model_path,
+            setup=setup,
+            owner_scope=principal.owner_scope,
         )
-    check_backlog(session, owner=sampler.owner)
     payload = data.model_dump(mode="json")
     payload["weights_dir"] = sampler.weights_dir
     future = TinkerFuture(

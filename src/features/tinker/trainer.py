@@ -384,6 +384,7 @@ class Trainer:
         stop: list[int] | list[str],
         prompt_logprobs: bool,
         model_id: str | None = None,
+        with_logprobs: bool = True,
     ) -> tuple[list[tuple[list[int], list[float], bool]], list[float] | None]:
         """`num_samples` continuations: (tokens, their log-probabilities, stopped); and the prompt's.
 
@@ -428,7 +429,7 @@ class Trainer:
             pad_token_id=eos if eos is not None else 0,
             eos_token_id=[*([eos] if eos is not None else []), *stop_ids] or None,
             return_dict_in_generate=True,
-            output_logits=True,
+            output_logits=with_logprobs,
         )
         # greedy cannot return several
         input_ids = torch.tensor([prompt] * num_samples, dtype=torch.long, device=self.device)
@@ -444,9 +445,14 @@ class Trainer:
                 ),
             )
             new_tokens = generated.sequences[:, len(prompt) :]
-            # the model's own log-probabilities (temperature 1, nothing cut), as importance sampling needs
-            logits = torch.stack(generated.logits, dim=1).to(torch.float32)
-            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens[..., None])[..., 0]
+            # the model's own log-probabilities (temperature 1, nothing cut), as importance sampling needs;
+            # a step at a time, so at most one step's logits are copied (all of them at once: gigabytes)
+            logprobs = torch.zeros(new_tokens.shape, dtype=torch.float32)
+            for step, step_logits in enumerate(generated.logits if with_logprobs else ()):
+                chosen = new_tokens[:, step : step + 1]
+                logprobs[:, step] = (
+                    torch.log_softmax(step_logits.float(), dim=-1).gather(-1, chosen)[:, 0].cpu()
+                )
             prompt_values = self._prompt_logprobs(model, input_ids[:1]) if prompt_logprobs else None
         results = []
         for row, row_logprobs in zip(new_tokens.tolist(), logprobs.tolist(), strict=True):
@@ -506,6 +512,7 @@ class Trainer:
             stop=[],
             prompt_logprobs=False,
             model_id=model_id,
+            with_logprobs=False,  # text only: no logits kept
         )
         eos = self._tokenizer.eos_token_id
         return [

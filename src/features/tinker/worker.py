@@ -71,6 +71,7 @@ class Worker:
         self._idle_since = time.monotonic()
         self._next_upkeep = 0.0
         self._ran: set[str] = set()  # requests run here, even if their result could not be written
+        self._served: dict[str, float] = {}  # owner -> when a request of theirs was last picked
 
     def run(self) -> None:
         with self.store.session_scope() as session:
@@ -109,15 +110,26 @@ class Worker:
                 self.stop.set()
                 return False
             models = self._models(session)
-            future = next(
-                (f for f in self._pending(session) if f.id not in self._ran and _runnable(f, models)), None
-            )
+            runnable = [f for f in self._pending(session) if f.id not in self._ran and _runnable(f, models)]
+            future = self._next_fair(runnable)
             if future is None:
                 return False
             payload = session.scalar(select(TinkerFuture.payload).where(TinkerFuture.id == future.id))
             job = (future.id, future.kind, future.model_id, future.seq_id, payload or b"")
         self._run(*job)
         return True
+
+    def _next_fair(self, runnable: list[TinkerFuture]) -> TinkerFuture | None:
+        """The oldest runnable request of the owner served longest ago: owners take turns, so one
+        owner's deep queue delays another's next step by one request, not by the whole queue."""
+        if not runnable:
+            return None
+        first: dict[str, int] = {}  # each owner's oldest runnable request
+        for index, future in enumerate(runnable):
+            first.setdefault(future.owner, index)
+        owner = min(first, key=lambda o: (self._served.get(o, 0.0), first[o]))
+        self._served[owner] = time.monotonic()
+        return runnable[first[owner]]
 
     def _upkeep(self, session: Session) -> bool:
         """Let ended sessions' models go, settle what can never run, note whether the worker is idle."""
@@ -139,6 +151,7 @@ class Worker:
         """This worker's waiting requests, oldest first, without their payloads."""
         columns = (
             TinkerFuture.id,
+            TinkerFuture.owner,
             TinkerFuture.kind,
             TinkerFuture.model_id,
             TinkerFuture.seq_id,
@@ -483,9 +496,10 @@ def main(argv: list[str] | None = None) -> int:
         from src.features.tinker.trainer import Trainer
 
         trainer = Trainer(args.model_path)
-    except Exception as exc:
+    except Exception:  # the reason (a path, an out-of-memory naming other processes) stays in our log
         logger.exception("cannot load %s", args.model_path)
-        _stop_worker(store, args.worker_id, status="failed", error=f"cannot load the base model: {exc}")
+        message = f"the worker could not load base model {args.base_model!r}; the service's log says why"
+        _stop_worker(store, args.worker_id, status="failed", error=message)
         stop.set()
         return 1
     worker = Worker(

@@ -29,9 +29,11 @@ from sqlalchemy.orm import Session
 from src.features.gpus import service as gpus_service
 from src.features.models.service import ModelSources
 from src.models.errors import Conflict
+from src.storage import Store
 from src.storage.tables import TinkerFuture, TinkerModel, TinkerWorker
 from src.storage.types import utcnow
 from src.utils import processes
+from src.utils.periodic import PeriodicWorker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 WORKER_MODULE = "src.features.tinker.worker"
@@ -53,8 +55,11 @@ class TinkerSetup:
     gpu_ids: tuple[str, ...] = ()  # the ledger's inventory; empty: workers run on the CPU
 
 
-def assign(session: Session, *, base_model: str, model_path: Path, setup: TinkerSetup) -> str:
-    """The id of a live worker for `base_model`, started now when none is."""
+def assign(
+    session: Session, *, base_model: str, model_path: Path, setup: TinkerSetup, owner_scope: str | None = None
+) -> str:
+    """The id of a live worker for `base_model`, started now when none is (`owner_scope`: whose
+    holders a 409 may name, as in the deployments' messages)."""
     candidates = session.scalars(
         select(TinkerWorker)
         .where(TinkerWorker.base_model == base_model, TinkerWorker.status.in_(("starting", "ready")))
@@ -64,7 +69,7 @@ def assign(session: Session, *, base_model: str, model_path: Path, setup: Tinker
         if is_live(worker):
             return worker.id
         mark_gone(session, worker, reason="the worker stopped answering")
-    return start(session, base_model=base_model, model_path=model_path, setup=setup)
+    return start(session, base_model=base_model, model_path=model_path, setup=setup, owner_scope=owner_scope)
 
 
 def is_live(worker: TinkerWorker) -> bool:
@@ -99,10 +104,12 @@ def mark_gone(session: Session, worker: TinkerWorker, *, reason: str) -> None:
     )
 
 
-def start(session: Session, *, base_model: str, model_path: Path, setup: TinkerSetup) -> str:
+def start(
+    session: Session, *, base_model: str, model_path: Path, setup: TinkerSetup, owner_scope: str | None = None
+) -> str:
     """Start a worker process for `base_model` and record it (`starting` until it has loaded the model)."""
     worker_id = "tw-" + secrets.token_hex(8)
-    gpu_ids = _hold_gpu(session, worker_id=worker_id, setup=setup)
+    gpu_ids = _hold_gpu(session, worker_id=worker_id, setup=setup, owner_scope=owner_scope)
     argv = [
         sys.executable,
         "-m",
@@ -133,14 +140,16 @@ def start(session: Session, *, base_model: str, model_path: Path, setup: TinkerS
     return worker_id
 
 
-def _hold_gpu(session: Session, *, worker_id: str, setup: TinkerSetup) -> list[str]:
+def _hold_gpu(session: Session, *, worker_id: str, setup: TinkerSetup, owner_scope: str | None) -> list[str]:
     """A free GPU of the ledger for a new worker (none on a host without GPUs); 409 when all are held."""
     if not setup.gpu_ids:
         return []
+    sweep(session)  # a worker that died a moment ago gives its GPU back first
     free = gpus_service.free_gpus(session, gpu_ids=list(setup.gpu_ids))
     if not free:
+        held = gpus_service.describe_holders(session, owner_scope=owner_scope)
         raise Conflict(
-            f"no free GPU for a training worker; held: {gpus_service.describe_holders(session)}",
+            f"no free GPU for a training worker; held: {held}",
             param="base_model",
             code="gpus_taken",
         )
@@ -162,6 +171,19 @@ def sweep(session: Session) -> int:
     for worker in gone:
         mark_gone(session, worker, reason="the worker was gone when the service started")
     return len(gone)
+
+
+class Sweeper(PeriodicWorker):
+    """Every few seconds: workers whose process died give back their GPUs (deployments and runs may
+    be waiting for one) and fail what they held."""
+
+    def __init__(self, store: Store, *, interval: float = 10.0) -> None:
+        super().__init__(name="tinker-worker-sweeper", interval=interval)
+        self.store = store
+
+    def tick(self) -> None:
+        with self.store.session_scope() as session:
+            sweep(session)
 
 
 def stop_all(session: Session) -> int:

@@ -269,3 +269,21 @@ def test_one_owner_cannot_fill_the_shared_queue(database_url: str, monkeypatch: 
 
         clear_tables(store)
         store.dispose()
+
+
+def test_a_worker_serves_owners_in_turn() -> None:
+    """Alice's deep queue delays Bob's next request by one of hers, not by all of them."""
+    from types import SimpleNamespace
+
+    from src.features.tinker.worker import Worker
+
+    worker = Worker(None, None, worker_id="tw-fair", base_model=BASE, idle_seconds=60)  # type: ignore[arg-type]
+    queue = [SimpleNamespace(id=f"a{i}", owner="alice") for i in range(5)] + [
+        SimpleNamespace(id="b0", owner="bob")
+    ]
+    order = []
+    while queue:
+        chosen = worker._next_fair(queue)
+        order.append(chosen.id)
+        queue.remove(chosen)
+    assert order == ["a0", "b0", "a1", "a2", "a3", "a4"]

@@ -117,8 +117,11 @@ def test_seed_client_trains_samples_saves_and_is_owner_scoped(server: str, token
                 bob.sample("hi", run_id=run_id)
             with pytest.raises(NotFoundError):
                 bob.download_checkpoint(checkpoint["checkpoint_id"], tmp_path / "bob.tar.gz")
-            with pytest.raises(NotFoundError):
+            with pytest.raises(NotFoundError) as hidden:
                 bob.list_checkpoints(run_id)
+            assert hidden.value.param == "run_id"
+            with pytest.raises(NotFoundError, match="no such route"):  # one path segment, not /v1/gpus
+                bob.get_run("../../v1/gpus")
         job = httpx.post(f"{server}/v1/sample", json={"prompt": "hi"}, headers=_headers(ALICE)).json()
         assert httpx.get(f"{server}/v1/jobs/{job['job_id']}", headers=_headers(BOB)).status_code == 404
 
@@ -201,6 +204,7 @@ def test_bad_input_is_refused_clearly(server: str) -> None:
         (f"/v1/runs/{run_id}/checkpoints", {"name": "../escape"}, 422, "name"),
         ("/v1/sample", {"prompt": "x" * 40_000}, 422, "prompt"),
         ("/v1/sample", {"prompt": "hi", "base_model": "../../etc"}, 400, "not on this server"),
+        ("/v1/sample", {"prompt": "hi", "base_model": BASE, "run_id": run_id}, 422, "not both"),
         ("/v1/runs/sess-0000000000000000:train:0/optim_step", {}, 404, "not found"),
     ]
     for path, body, status, words in cases:

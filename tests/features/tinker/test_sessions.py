@@ -134,3 +134,35 @@ def test_the_official_sdk_connects_with_a_tml_key(
     assert [m.model_name for m in capabilities.supported_models] == ["tuning/tiny-test"]
     with pytest.raises(Exception, match="tml-"):
         tinker.RestClient(base_url="http://127.0.0.1:9", api_key="not-a-tml-key")
+
+
+def test_an_owner_holds_a_bounded_number_of_live_models(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the cap, create_model is a 409 before any worker is started; other owners are not counted."""
+    from src.features.tinker import service
+    from src.storage.tables import TinkerModel, TinkerWorker
+
+    monkeypatch.setattr(service, "MAX_LIVE_MODELS_PER_OWNER", 1)
+    session_id = _open(client)
+    with client.app.state.store.session_scope() as session:
+        session.add(
+            TinkerModel(
+                id=f"{session_id}:train:0",
+                session_id=session_id,
+                owner="alice",
+                base_model="tuning/tiny-demo",
+                lora_rank=2,
+                status="ready",
+            )
+        )
+    body = {
+        "session_id": session_id,
+        "model_seq_id": 1,
+        "base_model": "tuning/tiny-demo",
+        "lora_config": {"rank": 2},
+    }
+    refused = client.post("/api/v1/create_model", json=body, headers=ALICE)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "too_many_models"
+    with client.app.state.store.session_scope(read_only=True) as session:
+        assert session.query(TinkerWorker).count() == 0  # nothing was started for it

@@ -7,6 +7,7 @@ worker still sees its GPU in CUDA_VISIBLE_DEVICES (and, finding no CUDA, runs on
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -95,6 +96,21 @@ def test_a_worker_holds_a_gpu_of_the_ledger_and_gives_it_back(server: str, datab
     again = _post(server, "/v1/runs", {"base_model": OTHER, "lora_rank": 4})
     assert again.status_code == 201, again.text
     _wait_job(server, again.json()["job_id"])
+
+    # a worker killed outright: the service's sweeper gives its GPU back without any call touching it
+    holder = _gpu_holder(server)
+    assert holder is not None
+    store = Store(database_url, pool_size=1)
+    try:
+        with store.session_scope(read_only=True) as session:
+            pid = session.get(TinkerWorker, holder["id"]).pid
+    finally:
+        store.dispose()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while _gpu_holder(server) is not None:
+        assert time.monotonic() < deadline, "a dead worker kept its GPU"
+        time.sleep(0.5)
 
 
 def test_sweep_frees_the_gpu_of_a_worker_killed_with_the_service(database_url: str) -> None:
