@@ -215,3 +215,7 @@ add_run_verbs(app)
 def main() -> None:
     """Entry point of the `eztinker` command."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -313,3 +313,30 @@ def test_a_checkpoint_deploys_as_base_model_plus_adapter(server: str) -> None:
     )
     assert both.status_code == 400 and "one of" in both.text
     assert httpx.delete(f"{server}/deployments/{deployment}", headers=_headers(ALICE)).status_code == 200
+
+
+def test_eztinker_server_starts_the_service(tmp_path: Path, database_url: str) -> None:
+    """`eztinker server` serves this service (the plain run API answers with the bootstrap key)."""
+    import subprocess
+    import sys
+
+    from tests.support.server import free_port, server_env, wait_until_healthy
+
+    port = free_port()
+    env = server_env(database_url, port, TUNING_DATA_DIR=str(tmp_path / "data"))
+    command = [sys.executable, "-m", "eztinker.cli", "server", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--checkpoints-dir", str(tmp_path / "ckpts")],
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until_healthy(process, port, timeout=60)
+        answer = httpx.get(f"http://127.0.0.1:{port}/v1/runs", headers=_headers("test-admin-key-000"))
+        assert answer.status_code == 200 and answer.json() == {"data": [], "total": 0}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
