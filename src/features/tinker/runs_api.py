@@ -17,7 +17,7 @@ from starlette.background import BackgroundTask
 
 from app.deps import PrincipalDep, ReadDep, SessionDep, SettingsDep, StoreDep
 from src.features.tinker import runs, service
-from src.features.tinker.api import SetupDep
+from src.features.tinker.api import FIRST_POLL_SECONDS, MAX_POLL_SECONDS, SetupDep
 from src.models.errors import error_responses
 from src.models.eztinker import (
     CHECKPOINT_ID_PATTERN,
@@ -154,7 +154,7 @@ async def get_interactive_job(
 ) -> InteractiveJob:
     """A job's state; with `wait`, held until it completes or fails (or `wait` passes)."""
     deadline = anyio.current_time() + wait
-    pause = 0.01
+    pause = FIRST_POLL_SECONDS
     while True:
         state = await read(runs.job_state, job_id=job_id, principal=principal)
         if state.read.status in ("completed", "failed"):
@@ -165,7 +165,7 @@ async def get_interactive_job(
         if anyio.current_time() >= deadline:
             return state.read
         await anyio.sleep(pause)
-        pause = min(pause * 1.5, 0.25)
+        pause = min(pause * 1.5, MAX_POLL_SECONDS)
 
 
 def _fail_gone_worker(store: Store, job_id: str) -> None:

@@ -47,6 +47,10 @@ from src.storage.types import utcnow
 
 HEARTBEAT_EVERY = 1.0
 POLL = 0.02
+# A training loop sends its next call within milliseconds of the last answer: for a while after a
+# request, look for work more often (an idle look costs ~0.7 ms of CPU).
+BUSY_POLL = 0.005
+BUSY_FOR = 2.0
 GAP_WAIT = timedelta(seconds=30)
 UPKEEP_EVERY = 1.0
 WRITE_ATTEMPTS = 6
@@ -71,6 +75,7 @@ class Worker:
         self._idle_since = time.monotonic()
         self._next_upkeep = 0.0
         self._ran: set[str] = set()  # requests run here, even if their result could not be written
+        self._last_request = 0.0
         self._served: dict[str, float] = {}  # owner -> when a request of theirs was last picked
 
     def run(self) -> None:
@@ -91,7 +96,10 @@ class Worker:
                 if self._idle_too_long():
                     logger.info("no model for %s s: leaving", self.idle_seconds)
                     break
-                self.stop.wait(POLL)
+                busy = time.monotonic() - self._last_request < BUSY_FOR
+                self.stop.wait(BUSY_POLL if busy else POLL)
+            else:
+                self._last_request = time.monotonic()
 
     def step(self) -> bool:
         """Run one request if one can run now; True when something was done.
