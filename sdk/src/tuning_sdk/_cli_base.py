@@ -11,6 +11,7 @@ import typer
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tuning_sdk.errors import TuningError
 from tuning_sdk.types import APIObject
@@ -82,7 +83,8 @@ def show(items: list[Any], columns: list[str], as_json: bool, title: str | None 
         else:
             table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+        # Text: a value is shown as it is, never read as markup (`[b]`) or an emoji code (`:train:`)
+        table.add_row(*(Text(_cell(row.get(c))) for c in columns))
     _print_table(table)
 
 

@@ -235,6 +235,7 @@ def test_cli_commands_and_demo(server: str, monkeypatch: pytest.MonkeyPatch, tmp
     assert run_id.endswith(":train:0")
     listed = json.loads(run("list-runs", "--json"))
     assert [(r["run_id"], r["label"]) for r in listed] == [(run_id, "custom123")]
+    assert run_id in run("list-runs")  # the table shows the id as it is (`:train:` is no emoji code)
     assert "1 live run(s)" in run("status")
     assert isinstance(
         run("sample", "the quick", "--max-tokens", "5", "--temperature", "0", "--run-id", run_id), str
