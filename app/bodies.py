@@ -16,10 +16,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deps import PRINCIPAL_SCOPE_KEY, TINKER_PREFIX, authenticate_presented
 from app.errors import BodyTooLarge, app_error_response
+from src.features.auth.service import Principal
+from src.features.ui.web import LOGIN_PATH, authenticate_ui, is_ui_path
+from src.features.ui.web import error_page as ui_error_page
 from src.models.errors import AppError
 
 # Routes that stream a dataset file to disk: they enforce TUNING_MAX_UPLOAD_BYTES themselves.
-STREAMED_UPLOAD_ROUTES = frozenset({"upload_dataset_file", "create_file"})
+STREAMED_UPLOAD_ROUTES = frozenset({"upload_dataset_file", "create_file", "ui_upload_dataset"})
+# the dashboard's login form: a key and a path to go back to
+LOGIN_BODY_BYTES = 4096
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -70,18 +75,30 @@ class BodyGuardMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            principal = await authenticate_presented(
-                Request(scope), tinker_api_key(scope), bearer_token(scope)
-            )
+            principal = await self._authenticate(scope)
         except AppError as exc:
-            await app_error_response(exc)(scope, receive, send)
+            response = ui_error_page(Request(scope), exc) if is_ui_path(scope["path"]) else app_error_response(exc)
+            await response(scope, receive, send)
+            return
+        if principal is None:  # the dashboard's login form: a small body from anyone
+            await self.app(scope, self._capped(scope, receive, cap=LOGIN_BODY_BYTES), send)
             return
         scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.app(scope, self._capped(scope, receive), send)
 
-    def _capped(self, scope: Scope, receive: Receive) -> Receive:
-        """`receive`, refusing the body once it passes the cap of the route that reads it."""
-        cap: int | None = None
+    @staticmethod
+    async def _authenticate(scope: Scope) -> Principal | None:
+        """The caller of a request with a body: its key, or on the dashboard its session cookie."""
+        path = scope["path"]
+        if not is_ui_path(path):
+            return await authenticate_presented(Request(scope), tinker_api_key(scope), bearer_token(scope))
+        if path == LOGIN_PATH:
+            return None
+        return (await authenticate_ui(Request(scope))).principal
+
+    def _capped(self, scope: Scope, receive: Receive, cap: int | None = None) -> Receive:
+        """`receive`, refusing the body once it passes the cap of the route that reads it (or `cap`)."""
+        fixed_cap = cap
         received = 0
         first = True
 
@@ -92,6 +109,7 @@ class BodyGuardMiddleware:
                 first = False
                 route_name = getattr(scope.get("route"), "name", None)
                 cap = None if route_name in STREAMED_UPLOAD_ROUTES else self.max_body_bytes
+                cap = fixed_cap or cap
                 length = declared_length(scope)
                 if cap is not None and length is not None and length > cap:
                     raise BodyTooLarge(cap)

@@ -1,4 +1,8 @@
-"""Exception handlers: every error leaves the server as the error envelope."""
+"""Exception handlers: every error leaves the server as the error envelope.
+
+The dashboard's paths (/ui/) are pages for people: there an error is an HTML page, and a
+missing login a redirect to the login page (src/features/ui/web.py).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 
-from src.models.errors import AppError, ErrorBody, ErrorEnvelope, ErrorType, RateLimited
+from src.features.ui.web import error_page as ui_error_page
+from src.features.ui.web import is_ui_path
+from src.models.errors import AppError, ErrorBody, ErrorEnvelope, ErrorType, Invalid, NotFound, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +86,10 @@ def app_error_response(exc: AppError) -> JSONResponse:
     )
 
 
-async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
+    if is_ui_path(request.url.path):
+        return ui_error_page(request, exc)
     return app_error_response(exc)
 
 
@@ -90,12 +98,14 @@ async def _body_too_large(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(413, message=str(exc.detail), code="body_too_large")
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     message, param = _describe_validation_error(errors[0]) if errors else ("invalid request", None)
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
+    if is_ui_path(request.url.path):
+        return ui_error_page(request, Invalid(message, param=param, code="validation_error"))
     return error_response(422, message=message, code="validation_error", param=param)
 
 
@@ -112,9 +122,11 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and is_ui_path(request.url.path):
+        return ui_error_page(request, NotFound("there is no such page"))
     headers = dict(exc.headers or {})
     code = None
     if exc.status_code == 404 and message == "Not Found":

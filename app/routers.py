@@ -22,6 +22,12 @@ from src.features.tinker import api as tinker_api
 from src.features.tinker import runs_api as tinker_runs_api
 from src.features.train_configs import api as train_configs_api
 from src.features.tunings import api as tunings_api
+from src.features.ui import api as ui_api
+from src.features.ui import datasets_api as ui_datasets_api
+from src.features.ui import deid_api as ui_deid_api
+from src.features.ui import deployments_api as ui_deployments_api
+from src.features.ui import jobs_api as ui_jobs_api
+from src.features.ui import keys_api as ui_keys_api
 
 # (router, the path prefixes its routes start with), in the order they are matched
 ROUTERS: tuple[tuple[APIRouter, tuple[str, ...]], ...] = (
@@ -40,6 +46,13 @@ ROUTERS: tuple[tuple[APIRouter, tuple[str, ...]], ...] = (
     (deployments_api.router, ("/deployments",)),
     (tinker_api.router, ("/api/v1/",)),
     (tinker_runs_api.router, ("/v1/runs", "/v1/sample", "/v1/jobs/", "/v1/checkpoints")),
+    # the web dashboard: HTML pages, outside the OpenAPI document
+    (ui_api.router, ("/ui/login", "/ui/logout", "/ui/", "/ui/runs", "/ui/compare", "/ui/fragments/")),
+    (ui_deployments_api.router, ("/ui/deployments",)),
+    (ui_datasets_api.router, ("/ui/datasets",)),
+    (ui_deid_api.router, ("/ui/deid",)),
+    (ui_jobs_api.router, ("/ui/jobs",)),
+    (ui_keys_api.router, ("/ui/keys",)),
 )
 
 

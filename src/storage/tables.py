@@ -222,6 +222,40 @@ class GpuLease(Base):
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class GpuHold(Base):
+    """The history of GPU holds: one row per (GPU, holder) from acquire to release.
+
+    `gpu_lease` says who holds a GPU now and loses the row on release; this keeps it,
+    with its end, for the dashboard's GPU timeline.
+    """
+
+    __tablename__ = "gpu_hold"
+    __table_args__ = (Index("ix_gpu_hold_ended_at_started_at", "ended_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    gpu_id: Mapped[str] = mapped_column(String(32))
+    holder_type: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UiSession(Base):
+    """A dashboard login: the cookie's digest, the key it was traded for, and its CSRF token.
+
+    The key itself is never stored or sent again; each request checks the key is still
+    live, so revoking it ends the session.
+    """
+
+    __tablename__ = "ui_session"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class TrainConfig(Base):
     """A training YAML: the owner's single slot (`is_slot`) or a named config."""
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from src.storage.tables import Deployment, GpuLease, Run
+from src.storage.tables import Deployment, GpuHold, GpuLease, Run
+from src.storage.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +73,33 @@ def free_gpus(session: Session, *, gpu_ids: list[str]) -> list[str]:
 
 def acquire(session: Session, *, gpu_ids: list[str], holder_type: str, holder_id: str) -> None:
     """Record the holder of each GPU; the primary key refuses a GPU someone else holds."""
+    now = utcnow()
     for gpu_id in gpu_ids:
-        session.add(GpuLease(gpu_id=gpu_id, holder_type=holder_type, holder_id=holder_id))
+        session.add(GpuLease(gpu_id=gpu_id, holder_type=holder_type, holder_id=holder_id, acquired_at=now))
+        session.add(GpuHold(gpu_id=gpu_id, holder_type=holder_type, holder_id=holder_id, started_at=now))
     session.flush()
 
 
 def release(session: Session, *, holder_type: str, holder_id: str) -> None:
+    """Drop the holder's leases; its holds stay in the history with their end."""
     session.execute(
         delete(GpuLease).where(GpuLease.holder_type == holder_type, GpuLease.holder_id == holder_id)
     )
+    session.execute(
+        update(GpuHold)
+        .where(GpuHold.holder_type == holder_type, GpuHold.holder_id == holder_id, GpuHold.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+
+
+def holds_since(session: Session, *, since: datetime) -> list[GpuHold]:
+    """The holds that were live at any time after `since` (still held, or ended after it)."""
+    stmt = (
+        select(GpuHold)
+        .where((GpuHold.ended_at.is_(None)) | (GpuHold.ended_at >= since))
+        .order_by(GpuHold.started_at)
+    )
+    return list(session.scalars(stmt))
 
 
 def holder_owners(session: Session, leases: list[GpuLease]) -> dict[tuple[str, str], str]:

@@ -1,0 +1,1 @@
+"""The web dashboard under /ui/: server-rendered pages (Jinja2 + htmx + uPlot), a cookie login."""
