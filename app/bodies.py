@@ -77,7 +77,9 @@ class BodyGuardMiddleware:
         try:
             principal = await self._authenticate(scope)
         except AppError as exc:
-            response = ui_error_page(Request(scope), exc) if is_ui_path(scope["path"]) else app_error_response(exc)
+            response = (
+                ui_error_page(Request(scope), exc) if is_ui_path(scope["path"]) else app_error_response(exc)
+            )
             await response(scope, receive, send)
             return
         if principal is None:  # the dashboard's login form: a small body from anyone

@@ -166,13 +166,13 @@ async def stream_run_logs(
 ) -> StreamingResponse:
     """Follow the log live as Server-Sent Events; the stream ends when the run does."""
     return StreamingResponse(
-        _follow(store, run.id, _resume_after(after, last_event_id)),
+        follow(store, run.id, resume_after(after, last_event_id)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _resume_after(after: int, last_event_id: str | None) -> int:
+def resume_after(after: int, last_event_id: str | None) -> int:
     """Where a stream starts: after the last event a reconnecting client saw, else after `after`."""
     if not last_event_id or not (last_event_id.isascii() and last_event_id.isdigit()):
         return after
@@ -186,7 +186,7 @@ def _resume_after(after: int, last_event_id: str | None) -> int:
     return seq
 
 
-async def _follow(store: Store, run_id: str, after: int) -> AsyncIterator[str]:
+async def follow(store: Store, run_id: str, after: int) -> AsyncIterator[str]:
     while True:
         page, finished = await anyio.to_thread.run_sync(_next_lines, store, run_id, after)
         for line in page.data:

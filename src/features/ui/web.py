@@ -86,7 +86,9 @@ def _number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-templates.env.filters.update(ago=_ago, iso=_iso, size=_size, number=_number, urlpart=lambda v: quote(str(v), safe=""))
+templates.env.filters.update(
+    ago=_ago, iso=_iso, size=_size, number=_number, urlpart=lambda v: quote(str(v), safe="")
+)
 
 
 def _store(request: Request) -> Store:
@@ -132,7 +134,9 @@ async def checked_change(request: Request, login: Annotated[UiLogin, Depends(aut
         field = (await request.form()).get(CSRF_FIELD)
         presented = field if isinstance(field, str) else None
     if not sessions.csrf_matches(login, presented) or not _same_origin(request):
-        raise Forbidden("this page is out of date or came from elsewhere: reload it and try again", code="csrf_failed")
+        raise Forbidden(
+            "this page is out of date or came from elsewhere: reload it and try again", code="csrf_failed"
+        )
     return login
 
 
@@ -147,7 +151,12 @@ def page(
     response = templates.TemplateResponse(
         request,
         template,
-        {"login": login, "csrf_token": login.csrf_token if login else "", "path": request.url.path, **context},
+        {
+            "login": login,
+            "csrf_token": login.csrf_token if login else "",
+            "path": request.url.path,
+            **context,
+        },
         status_code=status_code,
         headers=SECURITY_HEADERS,
     )
