@@ -40,7 +40,11 @@ def ui_runs_client(app_factory, ui_training_dir: Path) -> Callable[..., TestClie
         client = app_factory(training=training_settings(ui_training_dir, **overrides))
         response = client.post(
             "/projects",
-            json={"name": "demo", "dataset_name": "data/train.jsonl", "training_yaml_name": "configs/sft.yaml"},
+            json={
+                "name": "demo",
+                "dataset_name": "data/train.jsonl",
+                "training_yaml_name": "configs/sft.yaml",
+            },
             headers=bearer(ALICE_KEY),
         )
         assert response.status_code == 201, response.text

@@ -44,7 +44,13 @@ def test_a_wrong_key_is_a_401_page_and_no_cookie(client: TestClient) -> None:
 
 
 def test_login_goes_back_only_to_dashboard_paths(client: TestClient) -> None:
-    for target in ("//evil.example/ui/", "https://evil.example/", "/ui/\\evil", "/docs", "javascript:alert(1)"):
+    for target in (
+        "//evil.example/ui/",
+        "https://evil.example/",
+        "/ui/\\evil",
+        "/docs",
+        "javascript:alert(1)",
+    ):
         response = client.post("/ui/login", data={"key": ALICE_KEY, "next": target}, follow_redirects=False)
         assert response.headers["location"] == "/ui/", target
 
@@ -81,7 +87,10 @@ def test_a_change_needs_the_csrf_token_and_this_origin(client: TestClient) -> No
     assert no_token.status_code == 403
     assert "reload it" in no_token.text
     elsewhere = client.post(
-        "/ui/logout", data={"csrf_token": csrf}, headers={"Origin": "http://evil.example"}, follow_redirects=False
+        "/ui/logout",
+        data={"csrf_token": csrf},
+        headers={"Origin": "http://evil.example"},
+        follow_redirects=False,
     )
     assert elsewhere.status_code == 403
     # still logged in after both refusals

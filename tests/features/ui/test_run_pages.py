@@ -78,7 +78,11 @@ def test_the_log_stream_resumes_after_the_lines_the_page_has(ui_runs_client) -> 
     assert total and len(lines) > 30
     with client.stream("GET", f"/ui/runs/{run_id}/logs/stream?after=10") as stream:
         body = "".join(stream.iter_text())
-    seqs = [json.loads(line[len("data: ") :])["seq"] for line in body.splitlines() if line.startswith("data: {\"seq\"")]
+    seqs = [
+        json.loads(line[len("data: ") :])["seq"]
+        for line in body.splitlines()
+        if line.startswith('data: {"seq"')
+    ]
     assert seqs == list(range(11, len(lines) + 1)), "every line after the page's last, once"
     assert "event: end" in body
 
