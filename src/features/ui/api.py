@@ -112,13 +112,16 @@ def ui_log_out(request: Request, store: StoreDep, _login: ChangeDep) -> Response
 
 
 def _overview(
-    session: Session, *, principal: Principal, layout: TrainingLayout, slots: int
+    session: Session, *, principal: Principal, layout: TrainingLayout, slots: int, window: int
 ) -> dict[str, Any]:
-    rows, ticks = views.gpu_timeline(session, principal=principal, gpu_ids=list(layout.gpu_ids))
+    rows, ticks = views.gpu_timeline(
+        session, principal=principal, gpu_ids=list(layout.gpu_ids), minutes=window
+    )
     return {
         "gpu_rows": rows,
         "ticks": ticks,
-        "hours": views.TIMELINE_HOURS,
+        "window": window,
+        "windows": views.TIMELINE_WINDOWS,
         "queued": views.queue(session, principal=principal, slots=slots),
         "running": views.running(session, principal=principal),
         "deployments": views.live_deployments(session, principal=principal),
@@ -127,11 +130,28 @@ def _overview(
     }
 
 
+def _window(minutes: int) -> int:
+    if minutes not in views.TIMELINE_WINDOWS:
+        raise Invalid(f"the timeline shows one of {list(views.TIMELINE_WINDOWS)} minutes", param="window")
+    return minutes
+
+
+WindowQuery = Annotated[int, Query(description="minutes of GPU history")]
+
+
 @router.get("/", response_class=HTMLResponse)
-async def ui_overview(request: Request, login: LoginDep, read: ReadDep, layout: LayoutDep) -> HTMLResponse:
+async def ui_overview(
+    request: Request,
+    login: LoginDep,
+    read: ReadDep,
+    layout: LayoutDep,
+    window: WindowQuery = views.TIMELINE_DEFAULT,
+) -> HTMLResponse:
     """One GPU timeline for runs, deployments and training sessions; the queue; running runs; failures."""
     slots = request.app.state.settings.training.max_concurrent_runs
-    context = await read(_overview, principal=login.principal, layout=layout, slots=slots)
+    context = await read(
+        _overview, principal=login.principal, layout=layout, slots=slots, window=_window(window)
+    )
     return page(request, login, "overview.html", **context)
 
 
@@ -142,10 +162,13 @@ async def ui_overview_part(
     login: LoginDep,
     read: ReadDep,
     layout: LayoutDep,
+    window: WindowQuery = views.TIMELINE_DEFAULT,
 ) -> HTMLResponse:
     """One panel of the overview, for htmx to swap in every few seconds."""
     slots = request.app.state.settings.training.max_concurrent_runs
-    context = await read(_overview, principal=login.principal, layout=layout, slots=slots)
+    context = await read(
+        _overview, principal=login.principal, layout=layout, slots=slots, window=_window(window)
+    )
     return page(request, login, f"fragments/overview_{part}.html", **context)
 
 

@@ -28,7 +28,9 @@ from src.storage.scoping import owned
 from src.storage.tables import Deployment, GpuHold, Project, Run, RunMetric
 from src.storage.types import utcnow
 
-TIMELINE_HOURS = 6
+# the windows the GPU timeline offers, in minutes; an hour unless the page asks
+TIMELINE_WINDOWS = (15, 60, 360, 1440)
+TIMELINE_DEFAULT = 60
 SPARK_POINTS = 60
 CONFIG_BYTES = 64 * 1024
 RUNS_PAGE = 100
@@ -55,6 +57,11 @@ class GpuRow:
     gpu_id: str
     bars: list[Bar] = field(default_factory=list)
 
+    @property
+    def holder(self) -> Bar | None:
+        """The hold this GPU is under now, if any."""
+        return next((bar for bar in self.bars if bar.ended_at is None), None)
+
 
 def _holder_href(holder_type: str, holder_id: str) -> str | None:
     if holder_type == "run":
@@ -65,15 +72,15 @@ def _holder_href(holder_type: str, holder_id: str) -> str | None:
 
 
 def gpu_timeline(
-    session: Session, *, principal: Principal, gpu_ids: list[str], hours: int = TIMELINE_HOURS
+    session: Session, *, principal: Principal, gpu_ids: list[str], minutes: int = TIMELINE_DEFAULT
 ) -> tuple[list[GpuRow], list[str]]:
-    """A row per GPU of this host with a bar per hold over the last `hours`, and the axis labels.
+    """A row per GPU of this host with a bar per hold over the last `minutes`, and the axis labels.
 
     Runs, deployments and interactive-training workers share the ledger, so they share the
     rows. A hold another owner made is drawn, without its id, as "another owner".
     """
     now = utcnow()
-    since = now - timedelta(hours=hours)
+    since = now - timedelta(minutes=minutes)
     span = (now - since).total_seconds()
     host = socket.gethostname()
     holds = gpus_service.holds_since(session, since=since)
@@ -84,7 +91,8 @@ def gpu_timeline(
         start = max(hold.started_at, since)
         end = hold.ended_at or now
         left = (start - since).total_seconds() / span * 100
-        width = max((end - start).total_seconds() / span * 100, 0.4)
+        width = max((end - start).total_seconds() / span * 100, 1.0)  # a short hold stays visible
+        left = min(left, 100 - width)
         key = (hold.holder_type, hold.holder_id)
         visible = (
             principal.owner_scope is None
@@ -109,7 +117,7 @@ def gpu_timeline(
             row.bars.append(
                 Bar("hidden", None, "another owner", None, left, width, hold.started_at, hold.ended_at)
             )
-    ticks = [(since + timedelta(hours=h)).astimezone(UTC).strftime("%H:%M") for h in range(hours + 1)]
+    ticks = [(since + timedelta(minutes=minutes * i / 6)).astimezone(UTC).strftime("%H:%M") for i in range(7)]
     return sorted(rows.values(), key=lambda row: (row.host, _gpu_sort_key(row.gpu_id))), ticks
 
 

@@ -174,6 +174,9 @@ def test_the_overview_draws_gpu_holds_with_their_history(ui_runs_client) -> None
     assert timeline.count('data-testid="gpu-row"') == 2
     bar = re.search(rf'data-holder-type="run" data-holder-id="{run_id}" data-live="(\d)"', timeline)
     assert bar and bar.group(1) == "0", "the released hold stays on the timeline, ended"
+    assert timeline.count('data-testid="gpu-holder">free<') == 2
+    assert run_id in client.get("/ui/fragments/overview/timeline?window=1440").text
+    assert client.get("/ui/?window=7").status_code == 400
     # bob sees that a GPU was held, not by what
     client.cookies.clear()
     log_in(client, BOB_KEY)
