@@ -236,10 +236,15 @@ RunIdPath = Annotated[str, Path(pattern=r"^run-[0-9a-f]{28}$")]
 
 
 def _run_page(
-    session: Session, *, run_id: str, principal: Principal, layout: TrainingLayout
+    session: Session,
+    *,
+    run_id: str,
+    principal: Principal,
+    layout: TrainingLayout,
+    max_lines: int = MAX_LOG_LINES_IN_PAGE,
 ) -> dict[str, Any]:
     run = runs_service.get(session, run_id=run_id, principal=principal)
-    tail = runs_service.log_tail(session, run_id=run.id, count=LOG_LINES_SHOWN)
+    tail = runs_service.log_tail(session, run_id=run.id, count=min(LOG_LINES_SHOWN, max_lines))
     return {
         "run": run,
         "read": runs_service.to_read(session, run=run, principal=principal, layout=layout),
@@ -249,16 +254,26 @@ def _run_page(
         "artifacts": runs_service.artifacts(session, run=run),
         "config": views.config_text(run, principal=principal, layout=layout),
         "holds": views.hold_history(session, holder_type="run", holder_id=run.id),
-        "max_log_lines": MAX_LOG_LINES_IN_PAGE,
+        "max_log_lines": max_lines,
     }
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 async def ui_run(
-    request: Request, run_id: RunIdPath, login: LoginDep, read: ReadDep, layout: LayoutDep
+    request: Request,
+    run_id: RunIdPath,
+    login: LoginDep,
+    read: ReadDep,
+    layout: LayoutDep,
+    max_lines: Annotated[int, Query(ge=50, le=MAX_LOG_LINES_IN_PAGE)] = MAX_LOG_LINES_IN_PAGE,
 ) -> HTMLResponse:
-    """A run: status, progress, loss chart, the log that follows, config, artifacts, failure."""
-    context = await read(_run_page, run_id=run_id, principal=login.principal, layout=layout)
+    """A run: status, progress, loss chart, the log that follows, config, artifacts, failure.
+
+    `max_lines`: how many log lines the page keeps as it follows (the oldest go first).
+    """
+    context = await read(
+        _run_page, run_id=run_id, principal=login.principal, layout=layout, max_lines=max_lines
+    )
     return page(request, login, "run.html", **context)
 
 
