@@ -38,22 +38,30 @@ def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "main.py")],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def start_server(env: dict[str, str], cwd: Path, *, output: Path | None = None) -> subprocess.Popen[str]:
+    """`python main.py`; its output is a pipe to read, or goes to the file `output`.
+
+    A server that runs long must write to a file: nobody reads the pipe while the test
+    runs, and once its buffer is full the server blocks on its next log line.
+    """
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(output.open("w")) if output is not None else subprocess.PIPE
+        return subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "main.py")],
+            cwd=cwd,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 def wait_until_healthy(process: subprocess.Popen[str], port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited early with {process.returncode}: {process.stdout.read()}")
+            output = process.stdout.read() if process.stdout is not None else "(see its log file)"
+            raise AssertionError(f"server exited early with {process.returncode}: {output}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return
@@ -70,7 +78,7 @@ def live_server(database_url: str, workdir: Path, **extra: str) -> Iterator[str]
     """
     port = free_port()
     env = server_env(database_url, port, TUNING_DATA_DIR=str(workdir / "data"), **extra)
-    process = start_server(env, workdir)
+    process = start_server(env, workdir, output=workdir / "server.log")
     try:
         wait_until_healthy(process, port)
         yield f"http://127.0.0.1:{port}"
