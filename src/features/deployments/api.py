@@ -7,14 +7,12 @@ from typing import Annotated
 
 import anyio.to_thread
 import httpx
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep, StoreDep
-from src.features.auth.service import Principal
 from src.features.deployments import service
-from src.features.deployments.manager import DeploymentManager
-from src.features.deployments.service import DeploySetup
+from src.features.deployments.dependencies import ManagerDep, SetupDep
 from src.models.deployments import (
     DeploymentCreate,
     DeploymentInfo,
@@ -23,9 +21,7 @@ from src.models.deployments import (
     DeploymentRemoved,
     DeploymentStatus,
 )
-from src.models.errors import Invalid, Unavailable, error_responses
-from src.storage import Store
-from src.storage.tables import Deployment
+from src.models.errors import Unavailable, error_responses
 
 router = APIRouter(prefix="/deployments", tags=["deployments"], responses=error_responses(400, 401, 404, 422))
 DeploymentId = Annotated[str, Path(pattern=r"^dep-[0-9a-f]{12}$", examples=["dep-0123456789ab"])]
@@ -37,22 +33,6 @@ HOP_HEADERS = {
     "transfer-encoding",
     "accept-encoding",
 }
-
-
-# async: FastAPI would run a plain function on a worker thread, for an attribute read
-async def get_setup(request: Request) -> DeploySetup:
-    return request.app.state.deploy_setup
-
-
-async def get_manager(request: Request) -> DeploymentManager:
-    manager = request.app.state.deployment_manager
-    if manager is None:
-        raise Unavailable("deployments are managed by another process here", code="no_manager")
-    return manager
-
-
-SetupDep = Annotated[DeploySetup, Depends(get_setup)]
-ManagerDep = Annotated[DeploymentManager, Depends(get_manager)]
 
 
 @router.post(
@@ -143,7 +123,7 @@ async def proxy(
 ) -> StreamingResponse:
     """Forward to the deployment's OpenAI-compatible API, streaming included."""
     upstream_path = service.upstream_path(path)
-    deployment = await anyio.to_thread.run_sync(_serving, store, deployment_id, principal)
+    deployment = await anyio.to_thread.run_sync(service.serving, store, deployment_id, principal)
     client = httpx.AsyncClient(base_url=deployment.base_url, timeout=httpx.Timeout(600, connect=5))
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
     api_key = service.upstream_key(setup.upstream_secret, deployment_id=deployment.id)
@@ -173,14 +153,3 @@ async def proxy(
         k: v for k, v in response.headers.items() if k.lower() not in HOP_HEADERS | {"content-encoding"}
     }
     return StreamingResponse(body(), status_code=response.status_code, headers=headers)
-
-
-def _serving(store: Store, deployment_id: str, principal: Principal) -> Deployment:
-    """The deployment the caller may use, if it is serving."""
-    with store.session_scope(read_only=True) as session:
-        deployment = service.get(session, deployment_id=deployment_id, principal=principal)
-    if deployment.status not in (DeploymentStatus.running.value, DeploymentStatus.unhealthy.value):
-        raise Invalid(
-            f"deployment {deployment_id} is {deployment.status}, not serving", param="deployment_id"
-        )
-    return deployment

@@ -35,6 +35,7 @@ from src.models.deployments import (
 )
 from src.models.errors import Conflict, Invalid, NotFound
 from src.models.runs import RunStatus
+from src.storage import Store
 from src.storage.scoping import get_owned, owned
 from src.storage.tables import Deployment, PortLease
 from src.storage.types import utcnow
@@ -487,3 +488,14 @@ def mark_ended(
     deployment.stopped_at = utcnow()
     release(session, deployment=deployment)
     session.flush()
+
+
+def serving(store: Store, deployment_id: str, principal: Principal) -> Deployment:
+    """The deployment the caller may use, if it is serving."""
+    with store.session_scope(read_only=True) as session:
+        deployment = get(session, deployment_id=deployment_id, principal=principal)
+    if deployment.status not in (DeploymentStatus.running.value, DeploymentStatus.unhealthy.value):
+        raise Invalid(
+            f"deployment {deployment_id} is {deployment.status}, not serving", param="deployment_id"
+        )
+    return deployment

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, status
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -16,11 +12,13 @@ from app.deps import PrincipalDep, ReadDep, ReadSessionDep, SessionDep, StoreDep
 from src.features.auth.service import Principal
 from src.features.datasets.dependencies import DatasetFilesDep
 from src.features.projects import service as projects_service
-from src.features.runs import service, state
+from src.features.runs import service
+from src.features.runs.dependencies import LayoutDep
+from src.features.runs.logstream import MAX_LOG_SEQ, follow, resume_after
 from src.features.runs.workspace import TrainingLayout
 from src.features.train_configs.dependencies import ConfigFilesDep
 from src.models.common import ObjectId
-from src.models.errors import Invalid, error_responses
+from src.models.errors import error_responses
 from src.models.projects import ProjectName
 from src.models.runs import (
     ArtifactList,
@@ -37,16 +35,9 @@ from src.models.runs import (
     RunStatus,
     Tag,
 )
-from src.storage import Store
 from src.storage.tables import Run
 
 router = APIRouter(tags=["runs"], responses=error_responses(400, 401, 404, 422))
-MAX_LOG_SEQ = 2**31 - 1  # log sequence numbers are 32-bit integers
-
-
-# async: FastAPI would run a plain function on a worker thread, for an attribute read
-async def get_layout(request: Request) -> TrainingLayout:
-    return request.app.state.training_layout
 
 
 def load_run(run_id: Annotated[RunId, Path()], session: ReadSessionDep, principal: PrincipalDep) -> Run:
@@ -58,7 +49,6 @@ def load_run_to_change(run_id: Annotated[RunId, Path()], session: SessionDep, pr
     return service.get(session, run_id=run_id, principal=principal)
 
 
-LayoutDep = Annotated[TrainingLayout, Depends(get_layout)]
 RunDep = Annotated[Run, Depends(load_run)]
 RunToChangeDep = Annotated[Run, Depends(load_run_to_change)]
 
@@ -170,43 +160,6 @@ async def stream_run_logs(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def resume_after(after: int, last_event_id: str | None) -> int:
-    """Where a stream starts: after the last event a reconnecting client saw, else after `after`."""
-    if not last_event_id or not (last_event_id.isascii() and last_event_id.isdigit()):
-        return after
-    seq = int(last_event_id)
-    if seq > MAX_LOG_SEQ:
-        raise Invalid(
-            f"Last-Event-ID must be an event id this stream sent (0 to {MAX_LOG_SEQ})",
-            param="Last-Event-ID",
-            code="invalid_last_event_id",
-        )
-    return seq
-
-
-async def follow(store: Store, run_id: str, after: int) -> AsyncIterator[str]:
-    while True:
-        page, finished = await anyio.to_thread.run_sync(_next_lines, store, run_id, after)
-        for line in page.data:
-            yield f"id: {line.seq}\ndata: {json.dumps(line.model_dump(mode='json'))}\n\n"
-        after = page.last_seq
-        if finished and not page.has_more:
-            yield f"event: end\ndata: {json.dumps({'run_id': run_id})}\n\n"
-            return
-        if not page.has_more:
-            await asyncio.sleep(0.5)
-
-
-def _next_lines(store: Store, run_id: str, after: int) -> tuple[LogPage, bool]:
-    with store.session_scope(read_only=True) as session:
-        run = session.get(Run, run_id)
-        finished = run is None or state.is_finished(run)
-        # read the status before the lines, so lines written just before the end are not missed
-        return service.read_logs(session, run=run, after=after, limit=500) if run else LogPage(
-            data=[], has_more=False, last_seq=after
-        ), finished
 
 
 @router.get("/runs/{run_id}/metrics", response_model=MetricSeries)

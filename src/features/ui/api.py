@@ -24,10 +24,9 @@ from starlette.concurrency import iterate_in_threadpool
 
 from app.deps import ReadDep, ReadSessionDep, SessionDep, StoreDep
 from src.features.auth.service import Principal
-from src.features.runs import api as runs_api
+from src.features.runs import logstream, state
 from src.features.runs import service as runs_service
-from src.features.runs import state
-from src.features.runs.api import LayoutDep
+from src.features.runs.dependencies import LayoutDep
 from src.features.runs.workspace import TrainingLayout
 from src.features.ui import sessions, views
 from src.features.ui.web import (
@@ -313,13 +312,13 @@ async def ui_run_log_stream(
     login: LoginDep,
     read: ReadDep,
     store: StoreDep,
-    after: Annotated[int, Query(ge=0, le=runs_api.MAX_LOG_SEQ)] = 0,
+    after: Annotated[int, Query(ge=0, le=logstream.MAX_LOG_SEQ)] = 0,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """The run's log as Server-Sent Events from `after` on: the API's stream, behind the cookie."""
     run = await read(runs_service.get, run_id=run_id, principal=login.principal)
     return StreamingResponse(
-        runs_api.follow(store, run.id, runs_api.resume_after(after, last_event_id)),
+        logstream.follow(store, run.id, logstream.resume_after(after, last_event_id)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session
 
 from app.deps import ReadDep, ReadSessionDep, StoreDep
 from src.features.auth.service import Principal
-from src.features.deployments import api as deployments_api
 from src.features.deployments import service
-from src.features.deployments.api import ManagerDep, SetupDep
+from src.features.deployments.dependencies import ManagerDep, SetupDep
 from src.features.deployments.service import DeploySetup
 from src.features.gpus import service as gpus_service
 from src.features.ui.web import SECURITY_HEADERS, UI_PREFIX, ChangeDep, LoginDep, page
@@ -268,7 +267,7 @@ async def ui_deployment_playground(
 ) -> HTMLResponse:
     """Send a prompt to the deployment's model server and show the completion."""
     deployment = await anyio.to_thread.run_sync(
-        deployments_api._serving, store, deployment_id, login.principal
+        service.serving, store, deployment_id, login.principal
     )
     api_key = service.upstream_key(setup.upstream_secret, deployment_id=deployment.id)
     text = await complete(deployment, api_key=api_key, prompt=prompt, max_tokens=max_tokens)
