@@ -16,6 +16,7 @@ from src.features.datasets.dependencies import (
     DatasetFilesDep,
     DatasetToChangeDep,
     RegistryDep,
+    receive_file,
 )
 from src.models.common import Message, ObjectId
 from src.models.datasets import (
@@ -105,25 +106,16 @@ async def upload_dataset_file(
     background: BackgroundDep,
 ) -> UploadResult:
     """Upload a file (multipart field `file`); it is streamed to disk, hashed and validated."""
-    length = request.headers.get("content-length")
-    row, _fields = await service.receive_upload(
+    _row, result = await receive_file(
+        request,
         store,
         dataset=dataset,
-        chunks=request.stream(),
-        content_type=request.headers.get("content-type"),
-        content_length=int(length) if length and length.isdigit() else None,
+        settings=settings,
         files=files,
         registry=registry,
-        max_bytes=settings.uploads.max_upload_bytes,
+        background=background,
     )
-    return await service.validate_or_schedule(
-        store,
-        row=row,
-        files=files,
-        inline_limit=settings.uploads.inline_validation_bytes,
-        submit=background.submit,
-        should_stop=background.should_stop,
-    )
+    return result
 
 
 @router.get(

@@ -7,11 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from app.background import BackgroundWorkers
+from app.config import Settings
 from app.deps import PrincipalDep, ReadSessionDep, SessionDep
 from src.features.datasets import service
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
 from src.models.common import ObjectId
-from src.storage.tables import Dataset
+from src.models.datasets import UploadResult
+from src.storage import Store
+from src.storage.tables import Dataset, DatasetFile
 
 DatasetId = Annotated[ObjectId, Path(description="the dataset's id")]
 
@@ -62,3 +65,37 @@ DatasetToChangeDep = Annotated[Dataset, Depends(load_dataset_to_change)]
 RegistryDep = Annotated[UploadRegistry, Depends(get_registry)]
 DatasetFilesDep = Annotated[DatasetFiles, Depends(get_dataset_files)]
 BackgroundDep = Annotated[BackgroundWorkers, Depends(get_background)]
+
+
+async def receive_file(
+    request: Request,
+    store: Store,
+    *,
+    dataset: Dataset,
+    settings: Settings,
+    files: DatasetFiles,
+    registry: UploadRegistry,
+    background: BackgroundWorkers,
+) -> tuple[DatasetFile, UploadResult]:
+    """A request's multipart upload streamed to disk under the upload limit, then validated
+    (a large file later, by a background worker). The API's upload and the dashboard's share it."""
+    length = request.headers.get("content-length")
+    row, _fields = await service.receive_upload(
+        store,
+        dataset=dataset,
+        chunks=request.stream(),
+        content_type=request.headers.get("content-type"),
+        content_length=int(length) if length and length.isdigit() else None,
+        files=files,
+        registry=registry,
+        max_bytes=settings.uploads.max_upload_bytes,
+    )
+    result = await service.validate_or_schedule(
+        store,
+        row=row,
+        files=files,
+        inline_limit=settings.uploads.inline_validation_bytes,
+        submit=background.submit,
+        should_stop=background.should_stop,
+    )
+    return row, result

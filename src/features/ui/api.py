@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -173,8 +173,25 @@ async def ui_overview_part(
 
 # ---- runs ---------------------------------------------------------------------------------------
 
-StatusFilter = Annotated[RunStatus | None, Query()]
 TextFilter = Annotated[str | None, Query(max_length=200)]
+
+
+async def run_filters(
+    status: RunStatus | None = None,
+    project: TextFilter = None,
+    owner: TextFilter = None,
+    q: TextFilter = None,
+) -> views.RunFilters:
+    """The runs page's filters, as the URL gives them (an empty field is no filter)."""
+    return views.RunFilters(
+        status=status.value if status else None,
+        project=project or None,
+        owner=owner or None,
+        text=(q or "").strip() or None,
+    )
+
+
+RunFiltersDep = Annotated[views.RunFilters, Depends(run_filters)]
 
 
 def _runs(session: Session, *, principal: Principal, filters: views.RunFilters) -> dict[str, Any]:
@@ -188,44 +205,19 @@ def _runs(session: Session, *, principal: Principal, filters: views.RunFilters) 
     }
 
 
-def _filters(
-    status: RunStatus | None, project: str | None, owner: str | None, q: str | None
-) -> views.RunFilters:
-    return views.RunFilters(
-        status=status.value if status else None,
-        project=project or None,
-        owner=owner or None,
-        text=(q or "").strip() or None,
-    )
-
-
 @router.get("/runs", response_class=HTMLResponse)
-async def ui_runs(
-    request: Request,
-    login: LoginDep,
-    read: ReadDep,
-    status: StatusFilter = None,
-    project: TextFilter = None,
-    owner: TextFilter = None,
-    q: TextFilter = None,
-) -> HTMLResponse:
+async def ui_runs(request: Request, login: LoginDep, read: ReadDep, filters: RunFiltersDep) -> HTMLResponse:
     """Runs filtered by status, project, owner (admins) and text; the filters live in the URL."""
-    context = await read(_runs, principal=login.principal, filters=_filters(status, project, owner, q))
+    context = await read(_runs, principal=login.principal, filters=filters)
     return page(request, login, "runs.html", **context)
 
 
 @router.get("/fragments/runs", response_class=HTMLResponse)
 async def ui_runs_rows(
-    request: Request,
-    login: LoginDep,
-    read: ReadDep,
-    status: StatusFilter = None,
-    project: TextFilter = None,
-    owner: TextFilter = None,
-    q: TextFilter = None,
+    request: Request, login: LoginDep, read: ReadDep, filters: RunFiltersDep
 ) -> HTMLResponse:
     """The runs table's rows, polled by the page so rows update live."""
-    context = await read(_runs, principal=login.principal, filters=_filters(status, project, owner, q))
+    context = await read(_runs, principal=login.principal, filters=filters)
     return page(request, login, "fragments/runs_rows.html", **context)
 
 

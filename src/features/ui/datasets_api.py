@@ -18,12 +18,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.background import BackgroundWorkers
-from app.config import Settings
 from app.deps import ReadDep, SettingsDep, StoreDep
 from src.features.auth.service import Principal
 from src.features.datasets import service
-from src.features.datasets.dependencies import BackgroundDep, DatasetFilesDep, DatasetId, RegistryDep
+from src.features.datasets.dependencies import (
+    BackgroundDep,
+    DatasetFilesDep,
+    DatasetId,
+    RegistryDep,
+    receive_file,
+)
 from src.features.datasets.formats import RecordError, iter_raw_records
 from src.features.datasets.uploads import DatasetFiles, UploadRegistry
 from src.features.ui.sessions import UiLogin
@@ -91,39 +95,6 @@ def _name_after(store: Store, *, dataset_id: str, principal: Principal, filename
         service.update(session, dataset=dataset, data=DatasetUpdate(name=filename[:128]), principal=principal)
 
 
-async def _receive(
-    request: Request,
-    store: Store,
-    *,
-    dataset: Dataset,
-    settings: Settings,
-    files: DatasetFiles,
-    registry: UploadRegistry,
-    background: BackgroundWorkers,
-) -> DatasetFile:
-    """The API's upload: streamed to disk under the upload limit, then validated (large files later)."""
-    length = request.headers.get("content-length")
-    row, _fields = await service.receive_upload(
-        store,
-        dataset=dataset,
-        chunks=request.stream(),
-        content_type=request.headers.get("content-type"),
-        content_length=int(length) if length and length.isdigit() else None,
-        files=files,
-        registry=registry,
-        max_bytes=settings.uploads.max_upload_bytes,
-    )
-    await service.validate_or_schedule(
-        store,
-        row=row,
-        files=files,
-        inline_limit=settings.uploads.inline_validation_bytes,
-        submit=background.submit,
-        should_stop=background.should_stop,
-    )
-    return row
-
-
 @router.post("/datasets/upload", status_code=201)
 async def ui_upload_dataset(
     request: Request,
@@ -144,7 +115,7 @@ async def ui_upload_dataset(
     dataset = await anyio.to_thread.run_sync(create)
     machinery = {"settings": settings, "files": files, "registry": registry, "background": background}
     try:
-        row = await _receive(request, store, dataset=dataset, **machinery)
+        row, _result = await receive_file(request, store, dataset=dataset, **machinery)
     except BaseException:
         discard = partial(
             _discard, store, dataset_id=dataset.id, principal=owner, files=files, registry=registry

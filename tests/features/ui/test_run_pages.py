@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_KEY, ALICE_KEY, BOB_KEY, bearer
+from tests.features.runs.conftest import wait_for_status
 from tests.features.ui.conftest import log_in
 
 ALICE = bearer(ALICE_KEY)
-TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 def start(client: TestClient, **env: str) -> str:
@@ -21,20 +20,10 @@ def start(client: TestClient, **env: str) -> str:
     return response.json()["id"]
 
 
-def wait(client: TestClient, run_id: str, statuses: set[str] = TERMINAL, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = client.get(f"/runs/{run_id}", headers=ALICE).json()
-        if run["status"] in statuses:
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} stayed {run['status']}")
-
-
-def test_a_finished_run_page_shows_progress_loss_log_config_and_artifacts(ui_runs_client) -> None:
-    client = ui_runs_client(scheduler=True)
+def test_a_finished_run_page_shows_progress_loss_log_config_and_artifacts(runs_client) -> None:
+    client = runs_client(scheduler=True)
     run_id = start(client, FAKE_STEPS="3", FAKE_REAL="1")
-    assert wait(client, run_id)["status"] == "succeeded"
+    assert wait_for_status(client, run_id)["status"] == "succeeded"
     log_in(client, ALICE_KEY)
     page = client.get(f"/ui/runs/{run_id}").text
     assert 'data-testid="run-status">succeeded<' in page
@@ -68,10 +57,10 @@ def test_a_finished_run_page_shows_progress_loss_log_config_and_artifacts(ui_run
     assert client.get(f"/ui/runs/{run_id}/artifacts/{weights['id']}").content == b"weights"
 
 
-def test_the_log_stream_resumes_after_the_lines_the_page_has(ui_runs_client) -> None:
-    client = ui_runs_client(scheduler=True)
+def test_the_log_stream_resumes_after_the_lines_the_page_has(runs_client) -> None:
+    client = runs_client(scheduler=True)
     run_id = start(client, FAKE_STEPS="2", FAKE_LINES="30")
-    wait(client, run_id)
+    wait_for_status(client, run_id)
     log_in(client, ALICE_KEY)
     total = client.get(f"/runs/{run_id}", headers=ALICE).json()
     lines = client.get(f"/runs/{run_id}/logs?limit=1000", headers=ALICE).json()["data"]
@@ -87,10 +76,10 @@ def test_the_log_stream_resumes_after_the_lines_the_page_has(ui_runs_client) -> 
     assert "event: end" in body
 
 
-def test_a_failed_run_shows_its_cause_exit_code_and_last_lines(ui_runs_client) -> None:
-    client = ui_runs_client(scheduler=True)
+def test_a_failed_run_shows_its_cause_exit_code_and_last_lines(runs_client) -> None:
+    client = runs_client(scheduler=True)
     run_id = start(client, FAKE_STEPS="1", FAKE_OOM="1", FAKE_EXIT="1")
-    assert wait(client, run_id)["status"] == "failed"
+    assert wait_for_status(client, run_id)["status"] == "failed"
     log_in(client, ALICE_KEY)
     page = client.get(f"/ui/runs/{run_id}").text
     assert 'data-testid="failure-cause">oom<' in page
@@ -100,10 +89,10 @@ def test_a_failed_run_shows_its_cause_exit_code_and_last_lines(ui_runs_client) -
     assert f'data-testid="failure-row" data-run-id="{run_id}"' in overview
 
 
-def test_another_owners_run_is_a_404_page_everywhere(ui_runs_client) -> None:
-    client = ui_runs_client(scheduler=True)
+def test_another_owners_run_is_a_404_page_everywhere(runs_client) -> None:
+    client = runs_client(scheduler=True)
     run_id = start(client, FAKE_STEPS="1")
-    wait(client, run_id)
+    wait_for_status(client, run_id)
     log_in(client, BOB_KEY)
     for path in ("", "/status", "/metrics.json", "/logs/stream", "/logs.txt"):
         response = client.get(f"/ui/runs/{run_id}{path}")
@@ -114,11 +103,11 @@ def test_another_owners_run_is_a_404_page_everywhere(ui_runs_client) -> None:
     assert client.get(f"/ui/compare?run={run_id}").status_code == 404
 
 
-def test_runs_filter_by_status_project_owner_and_text(ui_runs_client) -> None:
-    client = ui_runs_client(scheduler=True)
+def test_runs_filter_by_status_project_owner_and_text(runs_client) -> None:
+    client = runs_client(scheduler=True)
     ok = start(client, FAKE_STEPS="1")
     bad = start(client, FAKE_STEPS="1", FAKE_EXIT="3")
-    wait(client, ok), wait(client, bad)
+    wait_for_status(client, ok), wait_for_status(client, bad)
     log_in(client, ADMIN_KEY)
 
     def shown(query: str) -> set[str]:
@@ -137,11 +126,11 @@ def test_runs_filter_by_status_project_owner_and_text(ui_runs_client) -> None:
     assert client.get("/ui/runs?status=bogus").status_code == 400
 
 
-def test_compare_overlays_runs_and_diffs_only_the_keys_that_differ(ui_runs_client) -> None:
-    client = ui_runs_client(scheduler=True)
+def test_compare_overlays_runs_and_diffs_only_the_keys_that_differ(runs_client) -> None:
+    client = runs_client(scheduler=True)
     first = start(client, FAKE_STEPS="1")
     second = start(client, FAKE_STEPS="2")
-    wait(client, first), wait(client, second)
+    wait_for_status(client, first), wait_for_status(client, second)
     log_in(client, ALICE_KEY)
     page = client.get(f"/ui/compare?run={first}&run={second}").text
     rows = re.findall(r'data-testid="diff-row" data-key="([^"]+)"', page)
@@ -151,24 +140,24 @@ def test_compare_overlays_runs_and_diffs_only_the_keys_that_differ(ui_runs_clien
     assert client.get("/ui/compare?run=../../etc").status_code == 400
 
 
-def test_cancel_from_the_page_needs_the_csrf_token(ui_runs_client) -> None:
-    client = ui_runs_client(scheduler=True)
+def test_cancel_from_the_page_needs_the_csrf_token(runs_client) -> None:
+    client = runs_client(scheduler=True)
     run_id = start(client, FAKE_STEPS="50", FAKE_SLEEP="0.2")
-    wait(client, run_id, {"running"})
+    wait_for_status(client, run_id, {"running"})
     csrf = log_in(client, ALICE_KEY)
     refused = client.post(f"/ui/runs/{run_id}/cancel", follow_redirects=False)
     assert refused.status_code == 403
     assert client.get(f"/runs/{run_id}", headers=ALICE).json()["status"] == "running"
     done = client.post(f"/ui/runs/{run_id}/cancel", data={"csrf_token": csrf}, follow_redirects=False)
     assert done.status_code == 303
-    assert wait(client, run_id)["status"] == "cancelled"
+    assert wait_for_status(client, run_id)["status"] == "cancelled"
 
 
-def test_the_overview_draws_gpu_holds_with_their_history(ui_runs_client) -> None:
-    client = ui_runs_client(scheduler=True, gpus=["0", "1"])
+def test_the_overview_draws_gpu_holds_with_their_history(runs_client) -> None:
+    client = runs_client(scheduler=True, gpus=["0", "1"])
     response = client.post("/projects/demo/runs", json={"gpus": 1, "env": {"FAKE_STEPS": "1"}}, headers=ALICE)
     run_id = response.json()["id"]
-    assert wait(client, run_id)["status"] == "succeeded"
+    assert wait_for_status(client, run_id)["status"] == "succeeded"
     log_in(client, ALICE_KEY)
     timeline = client.get("/ui/fragments/overview/timeline").text
     assert timeline.count('data-testid="gpu-row"') == 2
