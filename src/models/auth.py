@@ -57,7 +57,7 @@ class ApiKeyRead(ApiModel):
 class ApiKeyCreate(RequestModel):
     owner: OwnerName
     role: Role = Role.user
-    name: str | None = Field(default=None, max_length=128)
+    name: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
 
     model_config = {"json_schema_extra": {"examples": [{"owner": "alice", "role": "user", "name": "laptop"}]}}
 

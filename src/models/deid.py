@@ -100,7 +100,7 @@ class DeidPolicyWrite(RequestModel):
     """A policy: which types to find, what to do with each, what never to touch, which terms to find."""
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
-    description: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
     entities: dict[EntityTypeName, OperatorConfig] = Field(
         description=f"built-in types to find ({', '.join(BUILTIN_TYPES)}) and dictionary types, "
         "each with its operator; a dictionary type left out here is replaced",

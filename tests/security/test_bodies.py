@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from app.bodies import STREAMED_UPLOAD_ROUTES
@@ -165,12 +166,11 @@ def test_every_body_but_a_dataset_upload_is_capped(app_factory) -> None:
         f"/v1/datasets/{dataset['id']}/files", files={"file": ("rows.jsonl", rows)}, headers=ALICE
     )
     assert upload.status_code == 201, upload.text
-    operation_ids = {  # operation ids are the route names
-        operation["operationId"]
-        for path in client.app.openapi()["paths"].values()
-        for operation in path.values()
+    # every exempt name is a real route (the dashboard's upload is outside the OpenAPI document)
+    route_names = {
+        getattr(context.original_route, "name", None) for context in iter_route_contexts(client.app.routes)
     }
-    assert operation_ids >= STREAMED_UPLOAD_ROUTES
+    assert route_names >= STREAMED_UPLOAD_ROUTES
 
 
 def multipart_with_empty_fields(count: int, *, file: tuple[str, bytes]) -> tuple[bytes, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio.to_thread
 
@@ -34,9 +34,18 @@ def resume_after(after: int, last_event_id: str | None) -> int:
     return seq
 
 
-async def follow(store: Store, run_id: str, after: int) -> AsyncIterator[str]:
+async def follow(
+    store: Store, run_id: str, after: int, *, allowed: Callable[[], Awaitable[bool]] | None = None
+) -> AsyncIterator[str]:
+    """The lines after `after` as SSE events, polling every 0.5 s, until the run ends.
+
+    `allowed`, when given, is asked before each page of lines (and each idle poll): once it
+    says no (the dashboard session that opened the stream is over), the stream stops.
+    """
     while True:
         page, finished = await anyio.to_thread.run_sync(_next_lines, store, run_id, after)
+        if allowed is not None and not await allowed():
+            return
         for line in page.data:
             yield f"id: {line.seq}\ndata: {json.dumps(line.model_dump(mode='json'))}\n\n"
         after = page.last_seq

@@ -7,7 +7,7 @@ OpenAPI document (`include_in_schema=False`): they answer HTML for people, not J
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
@@ -32,13 +32,17 @@ from src.features.ui import sessions, views
 from src.features.ui.web import (
     LOGIN_PATH,
     SECURITY_HEADERS,
+    UI_LOGIN_SCOPE_KEY,
     UI_PREFIX,
     ChangeDep,
     LoginDep,
+    LoginRequired,
+    authenticate_ui,
     page,
     safe_next,
+    same_origin,
 )
-from src.models.errors import Invalid, Unauthenticated
+from src.models.errors import Forbidden, Invalid, Unauthenticated
 from src.models.runs import RunStatus
 from src.storage import Store
 from src.storage.tables import Run
@@ -69,7 +73,13 @@ def ui_log_in(
     key: Annotated[str, Form(max_length=512)] = "",
     next: Annotated[str, Form(max_length=512)] = "",
 ) -> Response:
-    """Trade an API key for a session cookie (HttpOnly, SameSite=Strict); the key is not kept."""
+    """Trade an API key for a session cookie (HttpOnly, SameSite=Strict); the key is not kept.
+
+    Only from a page of this service: another site's form would log the visitor in as
+    whoever's key it posts (login CSRF), and what they then upload would be that owner's.
+    """
+    if not same_origin(request):
+        raise Forbidden("log in from this service's own login page", code="csrf_failed")
     auth_off = request.app.state.settings.auth.mode == "off"
     try:
         with store.session_scope() as session:
@@ -173,7 +183,8 @@ async def ui_overview_part(
 
 # ---- runs ---------------------------------------------------------------------------------------
 
-TextFilter = Annotated[str | None, Query(max_length=200)]
+# no NUL: PostgreSQL refuses it in a text parameter (a 500 rather than a 400)
+TextFilter = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
 
 
 async def run_filters(
@@ -298,8 +309,23 @@ async def ui_run_metrics(
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+def _still_logged_in(request: Request) -> Callable[[], Awaitable[bool]]:
+    """Whether the session that opened a stream still stands: read again, not from the request."""
+
+    async def check() -> bool:
+        request.scope.pop(UI_LOGIN_SCOPE_KEY, None)
+        try:
+            await authenticate_ui(request)
+        except LoginRequired:
+            return False
+        return True
+
+    return check
+
+
 @router.get("/runs/{run_id}/logs/stream")
 async def ui_run_log_stream(
+    request: Request,
     run_id: RunIdPath,
     login: LoginDep,
     read: ReadDep,
@@ -310,7 +336,9 @@ async def ui_run_log_stream(
     """The run's log as Server-Sent Events from `after` on: the API's stream, behind the cookie."""
     run = await read(runs_service.get, run_id=run_id, principal=login.principal)
     return StreamingResponse(
-        logstream.follow(store, run.id, logstream.resume_after(after, last_event_id)),
+        logstream.follow(
+            store, run.id, logstream.resume_after(after, last_event_id), allowed=_still_logged_in(request)
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

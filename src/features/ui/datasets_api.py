@@ -43,6 +43,10 @@ MAX_ROWS = 100
 PREVIEW_BEFORE = 5  # lines shown above the requested one
 PREVIEW_LINES = 20
 MAX_SHOWN_CHARS = 4000  # of one line; a record can be a whole book
+READ_CHUNK = 64 * 1024
+# a .json array is parsed whole to find its records (many times its size in memory): a larger
+# one is not previewed on every page view; .jsonl files are read only up to the lines shown
+MAX_JSON_PREVIEW_BYTES = 4 * 1024 * 1024
 PLACEHOLDER_NAME = "upload"
 
 
@@ -145,11 +149,18 @@ def preview_lines(path: FilePath, *, start: int, count: int, problems: dict[int,
     shown: list[PreviewLine] = []
     if path.suffix == ".jsonl":
         with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if number >= end:
+            for number in range(1, end):
+                # at most what is shown of a line is read at once: a line can be the whole file
+                raw = handle.readline(MAX_SHOWN_CHARS * 4)
+                if not raw:
                     break
+                rest = raw
+                while not rest.endswith(b"\n"):  # the rest of a long line, skipped in pieces
+                    rest = handle.readline(READ_CHUNK)
+                    if not rest:
+                        break
                 if number >= start:
-                    text = raw[: MAX_SHOWN_CHARS * 4].decode("utf-8", "replace").rstrip("\r\n")
+                    text = raw.decode("utf-8", "replace").rstrip("\r\n")
                     shown.append(PreviewLine(number, text[:MAX_SHOWN_CHARS], problems.get(number)))
         return shown
     try:
@@ -187,16 +198,22 @@ def _dataset_page(
     chosen = _chosen_file(dataset, upload_id)
     start = max(1, (line or 1) - PREVIEW_BEFORE)
     lines: list[PreviewLine] = []
+    preview_note = None
     if chosen is not None:
         problems = {e["line"]: e["reason"] for e in (chosen.validation or {}).get("errors", [])}
         path = files.path(dataset.id, chosen.stored_name)
-        if path.is_file():
+        if path.is_file() and path.suffix != ".jsonl" and path.stat().st_size > MAX_JSON_PREVIEW_BYTES:
+            preview_note = (
+                f"A .json file over {MAX_JSON_PREVIEW_BYTES // 2**20} MiB is not previewed; .jsonl is."
+            )
+        elif path.is_file():
             lines = preview_lines(path, start=start, count=PREVIEW_LINES, problems=problems)
     return {
         "dataset": record,
         "chosen": chosen,
         "line": line,
         "lines": lines,
+        "preview_note": preview_note,
         "start": start,
         "many_files": len(record.files) > 1,
         "validating": any(f.status.value == "validating" for f in record.files),

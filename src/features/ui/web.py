@@ -117,8 +117,10 @@ async def authenticate_ui(request: Request) -> UiLogin:
     return login
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """A change must come from a page of this service: its Origin (or Referer) is this host."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
     origin = request.headers.get("origin") or request.headers.get("referer")
     if origin is None:
         return True  # SameSite=Strict already kept the cookie off cross-site requests
@@ -133,7 +135,7 @@ async def checked_change(request: Request, login: Annotated[UiLogin, Depends(aut
     ):
         field = (await request.form()).get(CSRF_FIELD)
         presented = field if isinstance(field, str) else None
-    if not sessions.csrf_matches(login, presented) or not _same_origin(request):
+    if not sessions.csrf_matches(login, presented) or not same_origin(request):
         raise Forbidden(
             "this page is out of date or came from elsewhere: reload it and try again", code="csrf_failed"
         )
