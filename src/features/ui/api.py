@@ -10,6 +10,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import (
     FileResponse,
@@ -38,6 +39,7 @@ from src.features.ui.web import (
     LoginDep,
     LoginRequired,
     authenticate_ui,
+    check_local_admin,
     page,
     safe_next,
     same_origin,
@@ -66,8 +68,14 @@ async def ui_login_page(
     return page(request, None, "login.html", next=safe_next(next), auth_off=auth_off, message=None)
 
 
+def _log_in(store: Store, key: str, auth_off: bool) -> str:
+    with store.session_scope() as session:
+        token, _login = sessions.log_in(session, key=key, auth_off=auth_off)
+    return token
+
+
 @router.post("/login", response_class=HTMLResponse)
-def ui_log_in(
+async def ui_log_in(
     request: Request,
     store: StoreDep,
     key: Annotated[str, Form(max_length=512)] = "",
@@ -81,9 +89,10 @@ def ui_log_in(
     if not same_origin(request):
         raise Forbidden("log in from this service's own login page", code="csrf_failed")
     auth_off = request.app.state.settings.auth.mode == "off"
+    if auth_off:
+        await check_local_admin(request)
     try:
-        with store.session_scope() as session:
-            token, _login = sessions.log_in(session, key=key.strip(), auth_off=auth_off)
+        token = await anyio.to_thread.run_sync(_log_in, store, key.strip(), auth_off)
     except Unauthenticated as exc:
         return page(
             request,

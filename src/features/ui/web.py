@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from app.deps import authenticate_request
 from src.features.ui import sessions
 from src.features.ui.sessions import UiLogin
 from src.models.errors import AppError, Forbidden, Unauthenticated
@@ -113,8 +114,16 @@ async def authenticate_ui(request: Request) -> UiLogin:
     login = await anyio.to_thread.run_sync(_lookup, _store(request), token, _auth_off(request))
     if login is None:
         raise LoginRequired()
+    if login.principal.key_id is None:
+        await check_local_admin(request)
     request.scope[UI_LOGIN_SCOPE_KEY] = login
     return login
+
+
+async def check_local_admin(request: Request) -> None:
+    """With auth off, the dashboard is the local admin's, on the terms the API sets:
+    only on loopback unless TUNING_ALLOW_INSECURE (a 403 otherwise)."""
+    await authenticate_request(request, token=None)
 
 
 def same_origin(request: Request) -> bool:

@@ -6,6 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 
+from app.config import AuthSettings
 from tests.conftest import ADMIN_KEY, ALICE_KEY, bearer
 from tests.features.ui.conftest import log_in
 
@@ -114,3 +115,20 @@ def test_an_unknown_dashboard_path_is_a_404_page(client: TestClient) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert 'data-testid="error-page"' in response.text
+
+
+def test_with_auth_off_the_dashboard_is_the_local_admins_on_loopback_only(app_factory) -> None:
+    client = app_factory(auth=AuthSettings(mode="off"))
+    response = client.post("/ui/login", data={"next": "/ui/keys"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert "local · admin" in client.get("/ui/keys").text
+    # arriving on a public address, as the API does: refused, and a cookie made on loopback too
+    public = TestClient(client.app, base_url="http://203.0.113.7")
+    refused = public.post("/ui/login", data={"next": "/ui/"}, follow_redirects=False)
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+    public.cookies.set("tuning_ui", client.cookies.get("tuning_ui"), path="/ui")
+    assert public.get("/ui/keys").status_code == 403
+    # and a session made with auth off is worth nothing once auth is on
+    keyed = app_factory()
+    keyed.cookies.set("tuning_ui", client.cookies.get("tuning_ui"), path="/ui")
+    assert keyed.get("/ui/", follow_redirects=False).status_code == 303
