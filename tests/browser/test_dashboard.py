@@ -337,21 +337,60 @@ def test_a_deployment_appears_on_the_gpu_timeline_and_leaves_it_when_stopped(
 
 
 def test_the_other_pages_render_real_data(browser: Browser, server: str, project: str) -> None:
+    # an OpenAI-style fine-tuning job on the sample chats: a real tiny job for the jobs page
+    api = Api(server)
+    upload = api.ok(
+        api.http.post(
+            "/v1/files",
+            files={"file": ("chat.jsonl", (EXAMPLES / "chat.jsonl").read_bytes())},
+            data={"purpose": "fine-tune"},
+        )
+    )
+    job = api.post("/v1/fine_tuning/jobs", json={"model": "tuning/tiny-demo", "training_file": upload["id"]})
+
     browser.log_in(ALICE_KEY)
     page = browser.page
+    # upload through the page: the progress bar fills, then the dataset's page opens
     browser.goto("/ui/datasets")
-    assert page.locator('[data-testid="dataset-row"]').count() >= 1
-    browser.shot("datasets")
-    page.locator('[data-testid="dataset-row"] a').first.click()
+    page.set_input_files('[data-testid="upload-file"]', str(EXAMPLES / "chat.jsonl"))
+    page.fill('[data-testid="upload-name"]', "chats-from-the-page")
+    page.click('[data-testid="upload-submit"]')
+    page.wait_for_url("**/ui/datasets/*", timeout=30_000)
+    assert "chats-from-the-page" in page.locator('[data-testid="dataset-name"]').inner_text()
     page.wait_for_selector('[data-testid="dataset-preview"]')
     browser.shot("dataset")
+    browser.goto("/ui/datasets")
+    assert page.locator('[data-testid="dataset-row"]').count() >= 2
+    browser.shot("datasets")
     browser.goto("/ui/deid")
     page.fill('[data-testid="deid-text"]', "Call Alice at 415-555-0100 or alice@example.com")
     page.click('[data-testid="deid-run"]')
     page.wait_for_selector('[data-testid="entity"]', timeout=10_000)
     browser.shot("deid")
+    deadline = time.monotonic() + 240
+    while api.get(f"/v1/fine_tuning/jobs/{job['id']}")["status"] not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, "the job did not end"
+        time.sleep(0.5)
+    # an interactive training session (the Tinker-compatible API through EZTinker): its loss per step
+    from eztinker import EZTinkerClient
+
+    with EZTinkerClient(server, ALICE_KEY) as tinker:
+        tinker_run = tinker.create_run("tuning/tiny-demo", lora_rank=8, lora_alpha=16)
+        for _ in range(4):
+            tinker.forward_backward_text(
+                tinker_run, " jumps over the lazy dog.", prompt="the quick brown fox"
+            )
+            tinker.optim_step(tinker_run, learning_rate=5e-3)
     browser.goto("/ui/jobs")
-    page.wait_for_selector('[data-testid="jobs-table"]')
+    row = page.locator(f'[data-testid="job-row"][data-job-id="{job["id"]}"]')
+    assert row.get_attribute("data-status") == "succeeded"
+    assert row.locator('[data-testid="job-run-link"]').count() == 1
+    chart = page.locator('[data-testid="tinker-loss-chart"]').first
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-testid=tinker-loss-chart]').dataset.points) >= 4",
+        timeout=20_000,
+    )
+    assert chart.locator("canvas").count() == 1
     browser.shot("jobs")
 
     admin = Browser(browser.page.context.browser, server)
