@@ -129,23 +129,33 @@ def ui_log_out(request: Request, store: StoreDep, _login: ChangeDep) -> Response
 # ---- overview ---------------------------------------------------------------------------------
 
 
+OVERVIEW_PARTS = ("timeline", "queue", "running", "deployments", "failures")
+
+
 def _overview(
-    session: Session, *, principal: Principal, layout: TrainingLayout, slots: int, window: int
+    session: Session,
+    *,
+    parts: tuple[str, ...],
+    principal: Principal,
+    layout: TrainingLayout,
+    slots: int,
+    window: int,
 ) -> dict[str, Any]:
-    rows, ticks = views.gpu_timeline(
-        session, principal=principal, gpu_ids=list(layout.gpu_ids), minutes=window
-    )
-    return {
-        "gpu_rows": rows,
-        "ticks": ticks,
-        "window": window,
-        "windows": views.TIMELINE_WINDOWS,
-        "queued": views.queue(session, principal=principal, slots=slots),
-        "running": views.running(session, principal=principal),
-        "deployments": views.live_deployments(session, principal=principal),
-        "failures": views.recent_failures(session, principal=principal),
-        "counts": views.count_runs(session, principal=principal),
-    }
+    """What the overview's `parts` show: a panel's poll reads only its own."""
+    context: dict[str, Any] = {"window": window, "windows": views.TIMELINE_WINDOWS}
+    if "timeline" in parts:
+        context["gpu_rows"], context["ticks"] = views.gpu_timeline(
+            session, principal=principal, gpu_ids=list(layout.gpu_ids), minutes=window
+        )
+    if "queue" in parts:
+        context["queued"] = views.queue(session, principal=principal, slots=slots)
+    if "running" in parts:
+        context["running"] = views.running(session, principal=principal)
+    if "deployments" in parts:
+        context["deployments"] = views.live_deployments(session, principal=principal)
+    if "failures" in parts:
+        context["failures"] = views.recent_failures(session, principal=principal)
+    return context
 
 
 def _window(minutes: int) -> int:
@@ -168,7 +178,12 @@ async def ui_overview(
     """One GPU timeline for runs, deployments and training sessions; the queue; running runs; failures."""
     slots = request.app.state.settings.training.max_concurrent_runs
     context = await read(
-        _overview, principal=login.principal, layout=layout, slots=slots, window=_window(window)
+        _overview,
+        parts=OVERVIEW_PARTS,
+        principal=login.principal,
+        layout=layout,
+        slots=slots,
+        window=_window(window),
     )
     return page(request, login, "overview.html", **context)
 
@@ -185,7 +200,12 @@ async def ui_overview_part(
     """One panel of the overview, for htmx to swap in every few seconds."""
     slots = request.app.state.settings.training.max_concurrent_runs
     context = await read(
-        _overview, principal=login.principal, layout=layout, slots=slots, window=_window(window)
+        _overview,
+        parts=(part,),
+        principal=login.principal,
+        layout=layout,
+        slots=slots,
+        window=_window(window),
     )
     return page(request, login, f"fragments/overview_{part}.html", **context)
 

@@ -23,6 +23,9 @@ from src.storage.types import utcnow
 
 COOKIE_NAME = "tuning_ui"
 SESSION_HOURS = 12
+# a key's live sessions (browsers); logging in once more ends its oldest, so logins in a loop
+# cannot grow the table
+MAX_SESSIONS_PER_KEY = 20
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,16 @@ def log_in(session: Session, *, key: str | None, auth_off: bool) -> tuple[str, U
     # expired sessions of anyone go with each login, so the table stays small
     session.execute(delete(UiSession).where(UiSession.expires_at < now))
     session.flush()
+    if key_id is not None:
+        beyond = (
+            select(UiSession.digest)
+            .where(UiSession.key_id == key_id)
+            .order_by(UiSession.created_at.desc(), UiSession.digest)
+            .offset(MAX_SESSIONS_PER_KEY)
+        )
+        stale = list(session.scalars(beyond))
+        if stale:
+            session.execute(delete(UiSession).where(UiSession.digest.in_(stale)))
     return token, UiLogin(principal=principal, csrf_token=csrf)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from src.features.auth.service import Principal
@@ -368,11 +368,6 @@ def config_diff(settings: list[dict[str, str]]) -> list[tuple[str, list[str | No
 def visible_runs(session: Session, *, principal: Principal, run_ids: list[str]) -> list[Run]:
     """The runs among `run_ids` the caller may see, in the order asked (each a 404 otherwise)."""
     return [runs_service.get(session, run_id=run_id, principal=principal) for run_id in run_ids]
-
-
-def count_runs(session: Session, *, principal: Principal) -> dict[str, int]:
-    stmt = owned(select(Run.status, func.count()).group_by(Run.status), Run, principal)
-    return {status: count for status, count in session.execute(stmt)}
 
 
 def hold_history(session: Session, *, holder_type: str, holder_id: str) -> list[GpuHold]:

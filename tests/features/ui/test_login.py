@@ -132,3 +132,21 @@ def test_with_auth_off_the_dashboard_is_the_local_admins_on_loopback_only(app_fa
     keyed = app_factory()
     keyed.cookies.set("tuning_ui", client.cookies.get("tuning_ui"), path="/ui")
     assert keyed.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_logging_in_again_and_again_keeps_only_a_keys_newest_sessions(client: TestClient) -> None:
+    from src.features.ui.sessions import MAX_SESSIONS_PER_KEY
+    from src.storage.tables import UiSession
+
+    cookies = []
+    for _ in range(MAX_SESSIONS_PER_KEY + 5):
+        client.cookies.clear()
+        response = client.post("/ui/login", data={"key": ALICE_KEY, "next": "/ui/"}, follow_redirects=False)
+        assert response.status_code == 303
+        cookies.append(client.cookies.get("tuning_ui"))
+    with client.app.state.store.session_scope(read_only=True) as session:
+        assert session.query(UiSession).count() == MAX_SESSIONS_PER_KEY
+    for cookie, live in ((cookies[0], False), (cookies[-1], True)):
+        client.cookies.clear()
+        client.cookies.set("tuning_ui", cookie, path="/ui")
+        assert (client.get("/ui/", follow_redirects=False).status_code == 200) is live

@@ -87,6 +87,11 @@ def test_a_failed_run_shows_its_cause_exit_code_and_last_lines(runs_client) -> N
     assert "CUDA out of memory" in page
     overview = client.get("/ui/").text
     assert f'data-testid="failure-row" data-run-id="{run_id}"' in overview
+    # each panel's poll renders that panel alone
+    failures = client.get("/ui/fragments/overview/failures").text
+    assert f'data-testid="failure-row" data-run-id="{run_id}"' in failures and "gpu-timeline" not in failures
+    for part in ("timeline", "queue", "running", "deployments"):
+        assert client.get(f"/ui/fragments/overview/{part}").status_code == 200, part
 
 
 def test_another_owners_run_is_a_404_page_everywhere(runs_client) -> None:
