@@ -31,7 +31,11 @@ BUILTIN_TYPES = (
     "URL",
     "PASSPORT",
     "LICENSE_PLATE",
+    "PERSON",
+    "ADDRESS",
 )
+# Built-in types a policy's dictionary may add terms to: its terms are found besides the recognizer's.
+TERM_TYPES = ("PERSON", "ADDRESS")
 DEFAULT_POLICY_ID = "default"
 MAX_DICTIONARY_TERMS = 20_000
 MAX_ALLOW_LIST = 10_000
@@ -113,7 +117,8 @@ class DeidPolicyWrite(RequestModel):
     )
     dictionary: dict[EntityTypeName, list[Term]] = Field(
         default_factory=dict,
-        description="terms to find, by the entity type they are reported as (names, project code names)",
+        description="terms to find, by the entity type they are reported as (names, project code names); "
+        f"terms of {' or '.join(TERM_TYPES)} are found besides the built-in recognizer's",
         examples=[{"PERSON": ["张三", "李四"]}],
     )
 
@@ -126,9 +131,12 @@ class DeidPolicyWrite(RequestModel):
 
     @model_validator(mode="after")
     def _types_exist(self) -> DeidPolicyWrite:
-        clash = sorted(set(self.dictionary) & set(BUILTIN_TYPES))
+        clash = sorted(set(self.dictionary) & (set(BUILTIN_TYPES) - set(TERM_TYPES)))
         if clash:
-            raise ValueError(f"dictionary types may not reuse built-in type names: {', '.join(clash)}")
+            raise ValueError(
+                f"dictionary types may not reuse built-in type names other than {', '.join(TERM_TYPES)}: "
+                f"{', '.join(clash)}"
+            )
         unknown = sorted(set(self.entities) - set(BUILTIN_TYPES) - set(self.dictionary))
         if unknown:
             raise ValueError(

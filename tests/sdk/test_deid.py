@@ -74,6 +74,10 @@ def test_cli_deid(start_live_server, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     out = runner.invoke(app, ["deid", "test", "手机13812345678", "mail a@example.com"])
     assert out.exit_code == 0, out.output
     assert out.stdout.splitlines() == ["手机<PHONE_1>", "mail <EMAIL_1>"]
+    # the default policy finds Chinese names and street addresses too
+    sample = runner.invoke(app, ["deid", "test", "我叫李娜，住在北京市海淀区中关村大街27号。"])  # noqa: RUF001
+    assert sample.exit_code == 0, sample.output
+    assert sample.stdout.strip() == "我叫<PERSON_1>，住在<ADDRESS_1>。"  # noqa: RUF001
     listed = runner.invoke(app, ["deid", "policies", "--json"])
     assert [p["id"] for p in json.loads(listed.stdout)] == ["default"]
 

@@ -110,7 +110,7 @@ def test_deid_then_tune(start_live_server, tmp_path: Path) -> None:
     result = run_example("deid_then_tune.py", start_live_server(), training_file)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "客户张三 手机<PHONE_1> 邮箱<EMAIL_1>" in out
+    assert "客户<PERSON_1> 手机<PHONE_1> 邮箱<EMAIL_1>" in out
     assert "de-identified 20 records: {'PHONE': 4}" in out
     assert "13812345678" not in out.split("de-identified", 1)[1]
     assert "tuning on the clean copy: succeeded" in out

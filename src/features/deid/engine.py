@@ -59,9 +59,8 @@ class CompiledPolicy:
         all_rules = dict(rules)
         for entity_type in dictionary:
             all_rules.setdefault(entity_type, OperatorRule(Operator.replace))
-        scanner = Scanner(
-            (t for t in all_rules if t not in dictionary), dictionary=Dictionary.build(dict(dictionary))
-        )
+        # a dictionary type that is also a built-in one (PERSON) adds terms: its recognizer still runs
+        scanner = Scanner(all_rules, dictionary=Dictionary.build(dict(dictionary)))
         return cls(
             policy_id=policy_id,
             scanner=scanner,

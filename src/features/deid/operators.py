@@ -1,9 +1,10 @@
 """Operators: what a policy does to each entity it finds.
 
 `replace` → a typed placeholder (`<PHONE_1>`), `mask` → some characters kept
-(`138****5678`), `hash` → HMAC-SHA256 keyed by the policy's secret, `redact` →
-nothing, `pseudonymize` → a realistic fake of the same shape (a fake ID has a
-valid check digit, a fake card passes Luhn), `keep` → the original.
+(`138****5678`, `王**`, `北京市海淀区*******`), `hash` → HMAC-SHA256 keyed by the
+policy's secret, `redact` → nothing, `pseudonymize` → a realistic fake of the same
+shape (a fake ID has a valid check digit, a fake card passes Luhn, a fake name has
+as many given-name characters), `keep` → the original.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from src.features.deid.recognizers import (
+    ADDRESS,
     BANK_CARD,
     EMAIL,
     FULLWIDTH_TO_ASCII,
@@ -25,6 +27,7 @@ from src.features.deid.recognizers import (
     LANDLINE,
     LICENSE_PLATE,
     PASSPORT,
+    PERSON,
     PHONE,
     URL,
     id_check_char,
@@ -50,6 +53,7 @@ MASK_DEFAULTS: dict[str, tuple[int, int]] = {
     PASSPORT: (1, 2),
     LICENSE_PLATE: (2, 1),
     IP_ADDRESS: (0, 0),
+    PERSON: (1, 0),  # the surname stays: 王**
 }
 _DEFAULT_MASK_KEEP = (1, 0)
 _FULLWIDTH_DIGITS = "０１２３４５６７８９"
@@ -73,6 +77,14 @@ def mask(text: str, entity_type: str, rule: OperatorRule) -> str:
             scheme, rest = "", text
         host, slash, path = rest.partition("/")
         return scheme + sep + host + slash + "".join(rule.mask_char if c.isalnum() else c for c in path)
+    if entity_type == ADDRESS and rule.keep_start is None and rule.keep_end is None:
+        # the divisions stay (a city is no secret), the street, number and room go; zh_entities is
+        # already loaded wherever addresses are found, so this import costs nothing
+        from src.features.deid.zh_entities import division_prefix_length
+
+        kept = division_prefix_length(text)
+        if kept < len(text):  # an address of divisions alone falls to the usual rule below
+            return text[:kept] + "".join(rule.mask_char if c.isalnum() else c for c in text[kept:])
     default_start, default_end = MASK_DEFAULTS.get(entity_type, _DEFAULT_MASK_KEEP)
     keep_start = default_start if rule.keep_start is None else rule.keep_start
     keep_end = default_end if rule.keep_end is None else rule.keep_end
@@ -98,6 +110,20 @@ _LATIN_NAMES = (  # noqa: SIM905 (a list of names reads better as words)
     "Alex Blake Casey Drew Eden Finley Gray Harper Jordan Kai Logan Morgan Noel Parker Quinn Reese "
     "Rowan Sage Taylor Avery Emerson Hayden Jamie Kendall Lane Marley Oakley Peyton Remy Skyler"
 ).split()
+_FAKE_DISTRICTS = (
+    ("北京市", "朝阳区"),
+    ("北京市", "海淀区"),
+    ("上海市", "徐汇区"),
+    ("上海市", "静安区"),
+    ("广州市", "越秀区"),
+    ("深圳市", "福田区"),
+    ("杭州市", "拱墅区"),
+    ("南京市", "鼓楼区"),
+    ("成都市", "锦江区"),
+    ("武汉市", "江汉区"),
+)
+_FAKE_ROADS = "建设 人民 解放 中山 和平 新华 长江 黄河 光明 胜利 青年 文化 幸福 团结 迎宾".split()  # noqa: SIM905
+_ROAD_KINDS = ("路", "街", "大道")
 _EMAIL_NAMES = ("zhang", "wang", "li", "liu", "chen", "yang", "huang", "zhao", "wu", "zhou", "sun", "ma")
 _EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 
@@ -172,6 +198,24 @@ def _fake_plate(rng: random.Random, value: str) -> str:
     return rng.choice(_PROVINCE_CHARS) + rng.choice(_PLATE_LETTERS) + serial
 
 
+def _fake_person(rng: random.Random, value: str) -> str:
+    """A surname and up to two given-name characters, as many as follow the first one of the original."""
+    if not any("\u4e00" <= c <= "\u9fff" for c in value):
+        return rng.choice(_LATIN_NAMES)
+    return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(min(len(value) - 1, 2)))
+
+
+def _fake_address(rng: random.Random, value: str) -> str:
+    """A city and district, then a road and number if the original had a street, then a room if it had one."""
+    city, district = rng.choice(_FAKE_DISTRICTS)
+    fake = city + district
+    if any(c.isdigit() for c in value):
+        fake += f"{rng.choice(_FAKE_ROADS)}{rng.choice(_ROAD_KINDS)}{rng.randint(1, 999)}号"
+    if "室" in value:
+        fake += f"{rng.randint(1, 30)}栋{rng.randint(1, 32)}{rng.randint(1, 8):02d}室"
+    return fake
+
+
 def _fake_term(rng: random.Random, value: str) -> str:
     if any("\u4e00" <= c <= "\u9fff" for c in value):
         given = "".join(rng.choice(_GIVEN) for _ in range(max(len(value) - 1, 1)))
@@ -189,6 +233,8 @@ _FAKERS: dict[str, Callable[[random.Random, str], str]] = {
     URL: _fake_url,
     PASSPORT: _fake_passport,
     LICENSE_PLATE: _fake_plate,
+    PERSON: _fake_person,
+    ADDRESS: _fake_address,
 }
 
 

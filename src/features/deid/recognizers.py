@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
@@ -21,7 +21,9 @@ from typing import NamedTuple
 from src.models.deid import BUILTIN_TYPES
 
 # the names every recognizer reports, as the API spells them
-PHONE, LANDLINE, ID_CARD, BANK_CARD, EMAIL, IP_ADDRESS, URL, PASSPORT, LICENSE_PLATE = BUILTIN_TYPES
+PHONE, LANDLINE, ID_CARD, BANK_CARD, EMAIL, IP_ADDRESS, URL, PASSPORT, LICENSE_PLATE, PERSON, ADDRESS = (
+    BUILTIN_TYPES
+)
 
 # When two findings overlap, the longer wins; on equal length the earlier type in this order.
 _PRIORITY = {name: rank for rank, name in enumerate((URL, EMAIL, *BUILTIN_TYPES))}
@@ -43,6 +45,7 @@ _PAREN_LANDLINES = tuple(
     re.compile(re.escape(opening) + r"([0０][0-9０-９]{2,3})[)）] ?([0-9０-９]{7,8})") for opening in "(（"
 )
 _AT_SIGN = re.compile("@")
+_CJK = re.compile("[\u4e00-\u9fff]")
 _SCHEME = re.compile("://")
 _WWW = re.compile(r"www\.")
 _DOUBLE_COLON_OR_GROUP = re.compile(r":[0-9A-Fa-f]{0,4}:")
@@ -218,6 +221,15 @@ class Scanner:
         self.types = frozenset(types)
         self.dictionary = dictionary
         self._numbers = bool(self.types & {PHONE, LANDLINE, ID_CARD, BANK_CARD})
+        self._chinese: list[Callable[[str], list[Finding]]] = []
+        if self.types & {PERSON, ADDRESS}:
+            # imported here: jieba loads its dictionary (about a second), and only these types need it
+            from src.features.deid import zh_entities
+
+            if PERSON in self.types:
+                self._chinese.append(zh_entities.find_persons)
+            if ADDRESS in self.types:
+                self._chinese.append(zh_entities.find_addresses)
 
     def scan(self, text: str) -> list[Finding]:
         """Non-overlapping findings in text order."""
@@ -239,6 +251,9 @@ class Scanner:
             self._scan_ipv6(text, found)
         if LICENSE_PLATE in types:
             self._scan_plates(text, found)
+        if self._chinese and _CJK.search(text):
+            for find in self._chinese:
+                found.extend(find(text))
         if self.dictionary is not None:
             self._scan_dictionary(text, found)
         return _without_overlaps(found)
@@ -342,8 +357,11 @@ class Scanner:
                 window_start = start + offsets[first]
                 window_end = start + offsets[last] + len(groups[last])
                 lead = before if first == 0 else plain[offsets[first] - 1]
-                if len(set(separators[first:last])) > 1:
-                    continue  # one kind of separator per number
+                # one kind of separator per number; a country code may stand apart (+86 139-2876-5402)
+                if len(set(separators[first:last])) > 1 and not (
+                    groups[first] == "86" and lead in _PLUS and len(set(separators[first + 1 : last])) == 1
+                ):
+                    continue
                 if first == last:
                     finding = self._contiguous(window_start, window_end, groups[first], lead)
                 else:

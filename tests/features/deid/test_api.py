@@ -43,13 +43,14 @@ def create_policy(client: TestClient, body: dict = PHONE_POLICY, headers: dict =
 def test_default_policy_replaces_every_builtin_type(client: TestClient) -> None:
     body = deid_test(client, ["我是张三，手机13812345678，邮箱zhang@example.com", "again 138-1234-5678"])
     first, second = body["results"]
-    assert first["text"] == "我是张三，手机<PHONE_1>，邮箱<EMAIL_1>"
+    assert first["text"] == "我是<PERSON_1>，手机<PHONE_1>，邮箱<EMAIL_1>"
     assert second["text"] == "again <PHONE_1>"  # the same value, the same replacement
     assert first["entities"] == [
+        {"type": "PERSON", "start": 2, "end": 4, "replacement": "<PERSON_1>"},
         {"type": "PHONE", "start": 7, "end": 18, "replacement": "<PHONE_1>"},
         {"type": "EMAIL", "start": 21, "end": 38, "replacement": "<EMAIL_1>"},
     ]
-    assert body["counts"] == {"PHONE": 2, "EMAIL": 1}
+    assert body["counts"] == {"PERSON": 1, "PHONE": 2, "EMAIL": 1}
     assert body["mapping"] is None and body["policy_id"] == "default"
 
 

@@ -34,14 +34,14 @@ def run(operator: Operator, text: str = TEXT, *, seed: int | None = None, **extr
 
 def test_replace_numbers_placeholders_per_type_and_repeats_them() -> None:
     assert run(Operator.replace) == (
-        "张三的手机<PHONE_1>，又写作<PHONE_1>；身份证<ID_CARD_1>，"
+        "<PERSON_1>的手机<PHONE_1>，又写作<PHONE_1>；身份证<ID_CARD_1>，"
         "卡<BANK_CARD_1>，邮箱<EMAIL_1>，座机<LANDLINE_1>，车牌<LICENSE_PLATE_1>。"
     )
 
 
 def test_mask_keeps_the_ends_and_the_separators() -> None:
     assert run(Operator.mask) == (
-        "张三的手机138****5678，又写作138-****-5678；身份证110105********002X，"
+        "张*的手机138****5678，又写作138-****-5678；身份证110105********002X，"
         "卡4111 11** **** 1111，邮箱z****@example.com，座机010-6*****78，车牌京A****5。"
     )
 

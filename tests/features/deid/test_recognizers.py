@@ -20,6 +20,8 @@ CASES: list[tuple[str, list[tuple[str, str]]]] = [
     ("call 138-1234-5678 now", [("PHONE", "138-1234-5678")]),
     ("call 138 1234 5678 now", [("PHONE", "138 1234 5678")]),
     ("电话+86 138 1234 5678。", [("PHONE", "+86 138 1234 5678")]),
+    ("请拨打+86 139-2876-5402。", [("PHONE", "+86 139-2876-5402")]),  # the country code apart
+    ("编号86 139-2876-5402", [("PHONE", "139-2876-5402")]),  # no plus: 86 is not a country code
     ("电话+8613812345678。", [("PHONE", "+8613812345678")]),
     ("电话8613812345678。", [("PHONE", "8613812345678")]),
     ("电话86-138-1234-5678。", [("PHONE", "86-138-1234-5678")]),
@@ -130,6 +132,7 @@ def test_mixed_chinese_and_english_text_finds_each_entity_once() -> None:
     )
     found = [(f.type, text[f.start : f.end]) for f in SCANNER.scan(text)]
     assert found == [
+        ("PERSON", "王"),
         ("PHONE", "13912345678"),
         ("EMAIL", "wang@example.com"),
         ("BANK_CARD", "4111 1111 1111 1111"),
