@@ -111,7 +111,7 @@ class TrainingSettings(BaseSettings):
         description="argv template: {training_yaml} {dataset} {output_dir} {run_id} {workspace} {python} "
         "{recipes}; unset: the bundled trainer for local runs, `bash run_train_full_sft.sh` in the container",
     )
-    executor: Literal["local", "docker"] = "local"
+    executor: Literal["local", "docker", "slurm"] = "local"
     max_concurrent_runs: int = Field(default=10, ge=1)
     gpus: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="GPU ids when NVML is absent"
@@ -220,7 +220,7 @@ class TuningSettings(BaseSettings):
         default_factory=lambda: list(BUNDLED_TRAINER_COMMAND),
         description="argv template for tuning jobs; also {python} and {recipes}",
     )
-    tuning_executor: Literal["local", "docker"] = "local"
+    tuning_executor: Literal["local", "docker", "slurm"] = "local"
 
     @field_validator("tuning_command", mode="before")
     @classmethod
@@ -266,6 +266,20 @@ class RateLimitSettings(BaseSettings):
         return json.loads(value) if isinstance(value, str) and value.strip() else (value or {})
 
 
+class SlurmSettings(BaseSettings):
+    """Where runs and model servers go when their executor is `slurm` (the client tools find the
+    cluster through /etc/slurm/slurm.conf or SLURM_CONF)."""
+
+    model_config = _section_config()
+
+    slurm_partition: str | None = Field(default=None, description="sbatch --partition; unset: the default")
+    slurm_account: str | None = Field(default=None, description="sbatch --account")
+    slurm_time_limit: str | None = Field(
+        default=None, pattern=r"^[0-9:-]{1,16}$", description="sbatch --time for runs (e.g. 24:00:00)"
+    )
+    slurm_max_nodes: int = Field(default=8, ge=1, le=1024, description="most nodes one run may ask for")
+
+
 class DeploymentSettings(BaseSettings):
     """Model servers: the command, the port range, health checks."""
 
@@ -290,6 +304,9 @@ class DeploymentSettings(BaseSettings):
     )
     deploy_ports: str = Field(default="20000-20999", pattern=r"^\d+-\d+$")
     deploy_host: str = "127.0.0.1"
+    deploy_executor: Literal["local", "slurm"] = Field(
+        default="local", description="local: model servers on this host's GPUs; slurm: a job per server"
+    )
     deploy_health_interval: float = Field(default=2.0, gt=0)
     deploy_unhealthy_after: int = Field(default=3, ge=1, description="failed polls before `unhealthy`")
     deploy_stop_grace: float = Field(default=10.0, ge=0)
@@ -370,6 +387,7 @@ class Settings(BaseModel):
     tuning: TuningSettings = Field(default_factory=TuningSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     deployments: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
     deid: DeidSettings = Field(default_factory=DeidSettings)
     tinker: TinkerSettings = Field(default_factory=TinkerSettings)
 

@@ -34,12 +34,15 @@ from src.features.deid import service as deid_service
 from src.features.deid.mappings import MappingVault, load_or_create_key_file
 from src.features.deployments.manager import DeploymentManager
 from src.features.deployments.service import DeploySetup
+from src.features.deployments.slurm_servers import SlurmServers
 from src.features.gpus import service as gpus_service
 from src.features.models.demo import DEMO_MODEL_NAME, ensure_demo_model
 from src.features.models.service import ModelSources
 from src.features.runs.engine import EngineSettings, RunEngine
+from src.features.runs.executors import RunExecutor
 from src.features.runs.executors.docker import DockerExecutor
 from src.features.runs.executors.local import LocalExecutor
+from src.features.runs.executors.slurm import SlurmExecutor
 from src.features.runs.workspace import TrainingLayout
 from src.features.tinker import workers as tinker_workers
 from src.features.tinker.workers import TinkerSetup
@@ -50,6 +53,7 @@ from src.storage import Store
 from src.utils import processes
 from src.utils.child_user import resolve_child_user
 from src.utils.sealing import Sealer
+from src.utils.slurm import Slurm
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +150,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             start_timeout=deployments.deploy_start_timeout,
             upstream_secret=app.state.deploy_setup.upstream_secret,
             run_as=resolve_child_user(settings.training.run_as_user),
+            slurm=slurm_servers(settings),
         )
         await anyio.to_thread.run_sync(app.state.deployment_manager.start)
     app.state.run_engine = None
@@ -198,12 +203,16 @@ def training_layout(settings: Settings, *, models: ModelSources | None = None) -
         default_executor=training.executor,
         gpu_ids=gpu_ids,
         default_gpus=default_gpus,
+        # a cluster's GPUs are not in this host's inventory: a Slurm run gets one unless told otherwise
+        slurm_default_gpus=training.run_gpus if training.run_gpus is not None else 1,
         env_allowlist=tuple(training.env_allowlist),
         env_sealer=Sealer(
             training.secrets_key or load_or_create_key_file(settings.store.data_dir / "secrets.key"),
             purpose="tuning-run-env",
         ),
         models=models,
+        max_nodes=settings.slurm.slurm_max_nodes,
+        slurm=uses_slurm(settings),
     )
 
 
@@ -220,6 +229,20 @@ def deploy_setup(settings: Settings, app: FastAPI) -> DeploySetup:
         upstream_secret=deployments.deploy_upstream_secret
         or load_or_create_key_file(settings.store.data_dir / "deploy-upstream.key"),
         trust_remote_code=deployments.deploy_trust_remote_code,
+        executor=deployments.deploy_executor,
+    )
+
+
+def slurm_servers(settings: Settings) -> SlurmServers | None:
+    """Model servers as Slurm jobs, when TUNING_DEPLOY_EXECUTOR is slurm."""
+    if settings.deployments.deploy_executor != "slurm":
+        return None
+    run_as = resolve_child_user(settings.training.run_as_user)
+    return SlurmServers(
+        Slurm(run_as=run_as),
+        run_as=run_as,
+        partition=settings.slurm.slurm_partition,
+        account=settings.slurm.slurm_account,
     )
 
 
@@ -244,18 +267,37 @@ def tuning_setup(settings: Settings, app: FastAPI) -> TuningSetup:
     )
 
 
+def uses_slurm(settings: Settings) -> bool:
+    """Whether runs, tuning jobs or model servers go to a Slurm cluster."""
+    return "slurm" in (
+        settings.training.executor,
+        settings.tuning.tuning_executor,
+        settings.deployments.deploy_executor,
+    )
+
+
 def build_engine(store: Store, settings: Settings, *, layout: TrainingLayout) -> RunEngine:
-    """The scheduler and monitor, with both executors."""
+    """The scheduler and monitor, with the executors: local, docker, and slurm when configured."""
     training = settings.training
     # the service's own secrets (keys, database URL) are not handed to training processes
     base_env = processes.service_environment()
+    run_as = resolve_child_user(training.run_as_user)
+    executors: dict[str, RunExecutor] = {
+        "local": LocalExecutor(run_as=run_as),
+        "docker": DockerExecutor(container=training.training_container, user=training.docker_user),
+    }
+    if uses_slurm(settings):
+        executors["slurm"] = SlurmExecutor(
+            Slurm(run_as=run_as),
+            run_as=run_as,
+            partition=settings.slurm.slurm_partition,
+            account=settings.slurm.slurm_account,
+            time_limit=settings.slurm.slurm_time_limit,
+        )
     return RunEngine(
         store,
         layout=layout,
-        executors={
-            "local": LocalExecutor(run_as=resolve_child_user(training.run_as_user)),
-            "docker": DockerExecutor(container=training.training_container, user=training.docker_user),
-        },
+        executors=executors,
         settings=EngineSettings(
             max_concurrent_runs=training.max_concurrent_runs,
             monitor_interval=training.monitor_interval,

@@ -99,6 +99,9 @@ _DEPLOYMENT = {
     "base_url": "http://127.0.0.1:20000",
     "error": None,
     "exit_code": None,
+    "executor": "local",
+    "job_id": None,
+    "node": None,
 }
 
 
@@ -127,6 +130,9 @@ class DeploymentInfo(ApiModel):
     base_url: str
     error: str | None
     exit_code: int | None
+    executor: str = Field(default="local", description="local: a process on this host; slurm: a Slurm job")
+    job_id: str | None = Field(default=None, description="its Slurm job (executor slurm)")
+    node: str | None = Field(default=None, description="the Slurm node it runs on, once placed")
 
     model_config = ConfigDict(json_schema_extra={"examples": [_DEPLOYMENT]})
 

@@ -38,6 +38,7 @@ class FailureCause(StrEnum):
 class Executor(StrEnum):
     local = "local"
     docker = "docker"
+    slurm = "slurm"
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
@@ -59,7 +60,16 @@ class RunCreate(RequestModel):
         max_length=255,
         description="a training config id, or a relative path in the training dir",
     )
-    gpus: int | None = Field(default=None, ge=0, le=64, description="GPUs to hold; default TUNING_RUN_GPUS")
+    gpus: int | None = Field(
+        default=None, ge=0, le=64, description="GPUs to hold (on each node); default TUNING_RUN_GPUS"
+    )
+    nodes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="nodes for a multi-node run (executor `slurm` only; the command starts once per node "
+        "through srun); default 1",
+    )
     env: dict[EnvName, Annotated[str, StringConstraints(max_length=4096)]] = Field(default_factory=dict)
     executor: Executor | None = None
     note: str | None = Field(default=None, max_length=2000)
@@ -96,8 +106,11 @@ class RunRead(ApiModel):
     )
     dataset: str | None
     train_config: str | None
-    gpus: int
-    gpu_ids: list[str]
+    gpus: int = Field(description="GPUs asked for on each node")
+    nodes: int = 1
+    gpu_ids: list[str] = Field(
+        description="the GPUs it holds: this host's ids, or `node:index` where Slurm placed it"
+    )
     env: dict[str, str]
     note: str | None
     command: list[str]
@@ -132,6 +145,7 @@ class RunRead(ApiModel):
                     "dataset": DATASET_ID,
                     "train_config": TRAIN_CONFIG_ID,
                     "gpus": 1,
+                    "nodes": 1,
                     "gpu_ids": ["0"],
                     "env": {"WANDB_MODE": "offline"},
                     "note": "first",

@@ -118,7 +118,9 @@ class Run(Base):
     executor: Mapped[str] = mapped_column(String(16), default="local")
     dataset_ref: Mapped[str | None] = mapped_column(String(255))
     train_config_ref: Mapped[str | None] = mapped_column(String(255))
-    gpus_requested: Mapped[int] = mapped_column(Integer, default=0)
+    gpus_requested: Mapped[int] = mapped_column(Integer, default=0)  # per node
+    nodes: Mapped[int] = mapped_column(Integer, server_default="1")
+    # the GPUs it holds: ids of this host's inventory, or `node:index` where Slurm placed it
     gpu_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text)
@@ -133,6 +135,8 @@ class Run(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_tail: Mapped[list[str] | None] = mapped_column(JSON)
     pending_reason: Mapped[str | None] = mapped_column(Text)
+    # its place in the cluster scheduler's queue (Slurm) while it waits there; None otherwise
+    executor_queue_position: Mapped[int | None] = mapped_column(Integer)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     progress: Mapped[float] = mapped_column(default=0.0)
     current_step: Mapped[int | None] = mapped_column(Integer)
@@ -377,6 +381,10 @@ class Deployment(Base):
     gpu_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     port: Mapped[int] = mapped_column(Integer)
     pid: Mapped[int | None] = mapped_column(Integer)
+    executor: Mapped[str] = mapped_column(String(16), server_default="local")
+    job_id: Mapped[str | None] = mapped_column(String(32))  # its Slurm job
+    node: Mapped[str | None] = mapped_column(String(255))  # the Slurm node it runs on
+    gpu_count: Mapped[int | None] = mapped_column(Integer)  # GPUs asked for (Slurm places them later)
     status: Mapped[str] = mapped_column(String(16), default="starting")
     health_ok: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_polls: Mapped[int] = mapped_column(Integer, default=0)

@@ -71,10 +71,11 @@ def wait_until_healthy(process: subprocess.Popen[str], port: int, timeout: float
 
 
 @contextlib.contextmanager
-def live_server(database_url: str, workdir: Path, **extra: str) -> Iterator[str]:
+def live_server(database_url: str, workdir: Path, *, clear: bool = True, **extra: str) -> Iterator[str]:
     """A server on a free port with its data under `workdir/data`; yields its base URL.
 
-    On the way out it stops the server (TERM, then KILL) and empties the tables.
+    On the way out it stops the server (TERM, then KILL) and empties the tables (unless
+    `clear` is False: a test that starts the service again on the same store).
     """
     port = free_port()
     env = server_env(database_url, port, TUNING_DATA_DIR=str(workdir / "data"), **extra)
@@ -88,9 +89,10 @@ def live_server(database_url: str, workdir: Path, **extra: str) -> Iterator[str]
             process.wait(timeout=30)
         if process.poll() is None:
             process.kill()
-        from src.storage import Store
-        from tests.conftest import clear_tables
+        if clear:
+            from src.storage import Store
+            from tests.conftest import clear_tables
 
-        store = Store(database_url, pool_size=1)
-        clear_tables(store)
-        store.dispose()
+            store = Store(database_url, pool_size=1)
+            clear_tables(store)
+            store.dispose()

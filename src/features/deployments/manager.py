@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from src.features.auth.service import Principal
 from src.features.deployments import service
 from src.features.deployments.service import DeploySetup
+from src.features.deployments.slurm_servers import SlurmError, SlurmServers
 from src.features.runs import wakeup
 from src.models.deployments import DeploymentStatus
 from src.storage import Store
@@ -53,6 +59,18 @@ def probe(deployment: Deployment, api_key: str, *, timeout: float = 5.0) -> str 
     return None
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An `flock` on `path` (created if need be) for the block; the kernel drops it if the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor drops the lock
+
+
 class DeploymentManager(PeriodicWorker):
     """Each pass starts recorded deployments, notices exits and probes health; servers outlive it."""
 
@@ -66,6 +84,7 @@ class DeploymentManager(PeriodicWorker):
         upstream_secret: str,
         prober: Prober = probe,
         run_as: ChildUser | None = None,
+        slurm: SlurmServers | None = None,
     ) -> None:
         super().__init__(name="deployments", interval=interval)
         self.store = store
@@ -74,6 +93,7 @@ class DeploymentManager(PeriodicWorker):
         self.unhealthy_after = unhealthy_after
         self.start_timeout = start_timeout
         self.prober = prober
+        self.slurm = slurm
         self._processes: dict[str, processes.Child] = {}
         self.lock = threading.Lock()
 
@@ -86,6 +106,8 @@ class DeploymentManager(PeriodicWorker):
         """On start: keep live servers whose pid and command line match; the rest are stopped and released."""
         with self.store.session_scope() as session:
             for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(WATCHED))):
+                if deployment.executor == "slurm":
+                    continue  # its job is found by name and followed on the first pass
                 if deployment.pid is None or processes.is_alive(deployment.pid, command=deployment.command):
                     logger.info("deployment %s re-adopted (pid %s)", deployment.id, deployment.pid)
                     continue
@@ -99,7 +121,7 @@ class DeploymentManager(PeriodicWorker):
                 select(Deployment).where(Deployment.status == DeploymentStatus.stopping.value)
             )
             for deployment in stale:
-                processes.terminate_group(deployment.pid, command=deployment.command, grace=0)
+                self._terminate(deployment, grace=0)
                 service.mark_ended(session, deployment=deployment, status=DeploymentStatus.stopped)
 
     def tick(self) -> None:
@@ -110,45 +132,27 @@ class DeploymentManager(PeriodicWorker):
                 self._watch(deployment_id)
 
     def _watch(self, deployment_id: str) -> None:
+        launch_lock: Path | None = None
         with self.store.session_scope() as session:
             deployment = session.get(Deployment, deployment_id)
             if deployment is None or deployment.status not in WATCHED:
                 return
-            if deployment.pid is None:
-                try:
-                    process = service.launch(
-                        deployment, api_key=self._api_key(deployment.id), run_as=self.run_as
-                    )
-                except (OSError, ValueError) as exc:  # no such executable, a NUL in an argument
-                    service.mark_ended(
-                        session,
-                        deployment=deployment,
-                        status=DeploymentStatus.failed,
-                        error=f"the server could not be started: {exc.__class__.__name__}",
-                    )
+            if deployment.executor == "slurm":
+                if not self._follow_job(session, deployment):
                     return
-                self._processes[deployment.id] = process
-                deployment.pid = process.pid
-                deployment.started_at = utcnow()
-                logger.info(
-                    "deployment %s started: pid %s on port %s", deployment.id, process.pid, deployment.port
+            elif deployment.pid is None:
+                launch_lock = Path(deployment.log_file).parent / "launch.lock"
+            else:
+                ended, exit_code = processes.exit_status(
+                    self._processes.get(deployment.id), pid=deployment.pid, command=deployment.command
                 )
-                return
-            ended, exit_code = processes.exit_status(
-                self._processes.get(deployment.id), pid=deployment.pid, command=deployment.command
-            )
-            if ended:
-                self._processes.pop(deployment.id, None)
-                tail = " | ".join(service.log_tail(deployment, lines=5))
-                service.mark_ended(
-                    session,
-                    deployment=deployment,
-                    status=DeploymentStatus.failed,
-                    exit_code=exit_code,
-                    error=f"the server exited (code {exit_code}): {tail}",
-                )
-                wakeup.queue_changed(session)  # its GPUs are free for a waiting run
-                return
+                if ended:
+                    self._processes.pop(deployment.id, None)
+                    self._failed(session, deployment, f"the server exited (code {exit_code})", exit_code)
+                    return
+        if launch_lock is not None:
+            self._launch_once(deployment_id, launch_lock)
+            return
         problem = self.prober(deployment, self._api_key(deployment_id))
         with self.store.session_scope() as session:
             deployment = session.get(Deployment, deployment_id)
@@ -165,7 +169,7 @@ class DeploymentManager(PeriodicWorker):
             starting = deployment.status == DeploymentStatus.starting.value
             waited = (utcnow() - (deployment.started_at or utcnow())).total_seconds()
             if starting and waited > self.start_timeout:
-                processes.terminate_group(deployment.pid, command=deployment.command, grace=0)
+                self._terminate(deployment, grace=0)
                 service.mark_ended(
                     session,
                     deployment=deployment,
@@ -176,6 +180,89 @@ class DeploymentManager(PeriodicWorker):
             elif not starting and deployment.failed_polls >= self.unhealthy_after:
                 deployment.status = DeploymentStatus.unhealthy.value
                 deployment.error = problem
+
+    def _launch_once(self, deployment_id: str, lock_path: Path) -> None:
+        """Start a local server that no replica of this service has started yet.
+
+        Replicas on one host watch the same deployments, and each sees a new one without a
+        server at the same moment. Whoever holds the launch lock (an `flock` beside the logs)
+        reads the deployment again, starts its server and commits the pid before letting go,
+        so the next one to take the lock finds the pid and leaves it.
+        """
+        with _exclusive(lock_path), self.store.session_scope() as session:
+            deployment = session.get(Deployment, deployment_id)
+            if deployment is not None and deployment.status in WATCHED and deployment.pid is None:
+                self._launch(session, deployment)
+
+    def _launch(self, session: Session, deployment: Deployment) -> None:
+        """Start a local server; a start that fails fails the deployment."""
+        try:
+            process = service.launch(deployment, api_key=self._api_key(deployment.id), run_as=self.run_as)
+        except (OSError, ValueError) as exc:  # no such executable, a NUL in an argument
+            service.mark_ended(
+                session,
+                deployment=deployment,
+                status=DeploymentStatus.failed,
+                error=f"the server could not be started: {exc.__class__.__name__}",
+            )
+            return
+        self._processes[deployment.id] = process
+        deployment.pid = process.pid
+        deployment.started_at = utcnow()
+        logger.info("deployment %s started: pid %s on port %s", deployment.id, process.pid, deployment.port)
+
+    def _follow_job(self, session: Session, deployment: Deployment) -> bool:
+        """Submit a Slurm server's job, or bring its record up to date; True when it runs and can be probed.
+
+        While Slurm cannot be asked, the deployment is left as it is (one warning per pass).
+        """
+        if self.slurm is None:
+            self._failed(session, deployment, "this service has no Slurm cluster (TUNING_DEPLOY_EXECUTOR)")
+            return False
+        try:
+            if deployment.job_id is None and self.slurm.job_of(deployment) is None:
+                deployment.job_id = self.slurm.submit(deployment, api_key=self._api_key(deployment.id))
+                logger.info("deployment %s submitted as Slurm job %s", deployment.id, deployment.job_id)
+                return False
+            followed = self.slurm.follow(session, deployment)
+        except OSError as exc:  # the shared directory cannot be written
+            self._failed(session, deployment, f"the server could not be submitted: {exc}")
+            return False
+        except SlurmError as exc:
+            if deployment.job_id is None:
+                self._failed(session, deployment, f"Slurm refused the server: {exc}")
+            else:
+                logger.warning("deployment %s: Slurm cannot be asked: %s", deployment.id, exc)
+            return False
+        if followed.ended:
+            self._failed(session, deployment, followed.why or "its Slurm job ended", followed.exit_code)
+            return False
+        if followed.waiting:
+            deployment.error = followed.why
+            return False
+        return True
+
+    def _failed(
+        self, session: Session, deployment: Deployment, why: str, exit_code: int | None = None
+    ) -> None:
+        """The server ended on its own: failed, with the last lines of its log; its GPUs go back."""
+        tail = " | ".join(service.log_tail(deployment, lines=5))
+        service.mark_ended(
+            session,
+            deployment=deployment,
+            status=DeploymentStatus.failed,
+            exit_code=exit_code,
+            error=f"{why}: {tail}" if tail else why,
+        )
+        wakeup.queue_changed(session)  # its GPUs are free for a waiting run
+
+    def _terminate(self, deployment: Deployment, *, grace: float) -> None:
+        """TERM the server (KILL after `grace`); a Slurm server's job is cancelled."""
+        if deployment.executor == "slurm":
+            if self.slurm is not None:
+                self.slurm.cancel(deployment.job_id)
+            return
+        processes.terminate_group(deployment.pid, command=deployment.command, grace=grace)
 
     def _api_key(self, deployment_id: str) -> str:
         return service.upstream_key(self.upstream_secret, deployment_id=deployment_id)
@@ -204,8 +291,9 @@ class DeploymentManager(PeriodicWorker):
                 if deployment is None or not service.is_active(deployment):
                     return
                 deployment.status = DeploymentStatus.stopping.value
-                pid, command = deployment.pid, deployment.command
-            processes.terminate_group(pid, command=command, grace=grace)
+                session.flush()
+                session.expunge(deployment)
+            self._terminate(deployment, grace=grace)
             # reaped, so no zombie is left behind and its exit code is kept
             exit_code = processes.reap(self._processes.pop(deployment_id, None))
             with self.store.session_scope() as session:

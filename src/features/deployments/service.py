@@ -58,6 +58,16 @@ class DeploySetup:
     gpu_ids: list[str]
     upstream_secret: str = ""
     trust_remote_code: bool = False
+    executor: str = "local"  # slurm: each server is a Slurm job that Slurm places
+
+    @property
+    def on_slurm(self) -> bool:
+        return self.executor == "slurm"
+
+    @property
+    def slurm_dir(self) -> Path:
+        """Where Slurm servers keep their logs and launchers: the training directory is shared with nodes."""
+        return self.layout.training_dir / "deployments"
 
     @cached_property
     def shown_bases(self) -> list[PurePosixPath]:
@@ -227,6 +237,14 @@ def _model_path(
 def _place_gpus(
     session: Session, *, principal: Principal, data: DeploymentCreate, setup: DeploySetup
 ) -> list[str]:
+    if setup.on_slurm:
+        if data.preferred_gpu is not None:
+            raise Invalid(
+                "model servers are placed by Slurm (TUNING_DEPLOY_EXECUTOR=slurm), which cannot be told "
+                "to use one GPU; leave out preferred_gpu",
+                param="preferred_gpu",
+            )
+        return []  # recorded as `node:index` once Slurm has placed the job
     if data.gpu_count == 0:
         return []
     free = gpus_service.free_gpus(session, gpu_ids=setup.gpu_ids)
@@ -257,7 +275,8 @@ def _lease_port(session: Session, *, deployment_id: str, setup: DeploySetup) -> 
     """The first free port in the range that binds; the lease table keeps it exclusive."""
     held = set(session.scalars(select(PortLease.port)))
     for port in setup.ports:
-        if port in held or not port_is_free(setup.host, port):
+        # a Slurm server binds on its node, which this host cannot check; the lease keeps ports apart
+        if port in held or (not setup.on_slurm and not port_is_free(setup.host, port)):
             continue
         try:
             with session.begin_nested():
@@ -294,7 +313,8 @@ def create(
         setup.command,
         {
             "model": str(model_path),
-            "host": setup.host,
+            # on a node the server listens on its address, reached from this host
+            "host": "0.0.0.0" if setup.on_slurm else setup.host,
             "port": str(port),
             "served_model_name": served,
             "health_path": data.health_path,
@@ -302,8 +322,8 @@ def create(
     )
     if adapter is not None:
         argv += ["--enable-lora", "--lora-modules", f"{name}={adapter}"]
-    if len(gpu_ids) > 1:
-        argv += ["--tensor-parallel-size", str(len(gpu_ids))]
+    if data.gpu_count > 1:
+        argv += ["--tensor-parallel-size", str(data.gpu_count)]
     deployment = Deployment(
         id=deployment_id,
         owner=principal.owner,
@@ -315,12 +335,19 @@ def create(
         tags=data.tags,
         extra_args=extra,
         gpu_ids=gpu_ids,
+        gpu_count=data.gpu_count,
         port=port,
         status=DeploymentStatus.starting.value,
         command=argv + extra,
-        log_file=str(setup.logs_dir / f"{deployment_id}.log"),
+        log_file=str(
+            setup.slurm_dir / deployment_id / "server.log"
+            if setup.on_slurm
+            else setup.logs_dir / f"{deployment_id}.log"
+        ),
         health_path=data.health_path,
-        base_url=f"http://{setup.host}:{port}",
+        # a Slurm server's address is known once Slurm has placed it
+        base_url="" if setup.on_slurm else f"http://{setup.host}:{port}",
+        executor=setup.executor,
     )
     session.add(deployment)
     session.flush()
@@ -339,7 +366,7 @@ def restart_request(deployment: Deployment) -> DeploymentCreate:
         model_version=deployment.model_version,
         tags=deployment.tags,
         extra_args=shlex.join(deployment.extra_args) or None,
-        gpu_count=len(deployment.gpu_ids),
+        gpu_count=deployment.gpu_count if deployment.gpu_count is not None else len(deployment.gpu_ids),
         health_path=deployment.health_path,
         served_model_name=deployment.served_model_name,
     )
@@ -460,6 +487,9 @@ def to_info(deployment: Deployment, *, principal: Principal, setup: DeploySetup)
         base_url=deployment.base_url,
         error=deployment.error,
         exit_code=deployment.exit_code,
+        executor=deployment.executor,
+        job_id=deployment.job_id,
+        node=deployment.node,
     )
 
 

@@ -80,6 +80,21 @@ def acquire(session: Session, *, gpu_ids: list[str], holder_type: str, holder_id
     session.flush()
 
 
+def record_placement(session: Session, *, gpu_ids: list[str], holder_type: str, holder_id: str) -> None:
+    """Record GPUs a cluster scheduler gave the holder (`node:index`): the cluster's word wins.
+
+    Slurm may hand a GPU to the next job before this service has seen the last one end,
+    so a lease still on one of these GPUs is ended rather than refusing the new holder.
+    """
+    session.execute(
+        update(GpuHold)
+        .where(GpuHold.gpu_id.in_(gpu_ids), GpuHold.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+    session.execute(delete(GpuLease).where(GpuLease.gpu_id.in_(gpu_ids)))
+    acquire(session, gpu_ids=gpu_ids, holder_type=holder_type, holder_id=holder_id)
+
+
 def release(session: Session, *, holder_type: str, holder_id: str) -> None:
     """Drop the holder's leases; its holds stay in the history with their end."""
     session.execute(

@@ -1,7 +1,8 @@
 """The run engine: one background loop that drives the monitor, then the scheduler.
 
 A run's path, one module at a time: `service.create` admits and stages it;
-`scheduler` claims and launches it; `monitor` follows it (`ingest` moves its
+`scheduler` claims and launches it (a Slurm run: `slurm_queue` submits it
+and marks it running once Slurm starts it); `monitor` follows it (`ingest` moves its
 output into the store) and `finish` ends it, with `artifacts` registered.
 Every status change goes through `state`. Between passes the engine sleeps
 until its interval ends or `wakeup` says the queue changed.
@@ -13,8 +14,10 @@ from dataclasses import dataclass, field
 
 from src.features.runs import wakeup
 from src.features.runs.executors import RunExecutor
+from src.features.runs.executors.slurm import SlurmExecutor
 from src.features.runs.monitor import Monitor
 from src.features.runs.scheduler import Scheduler
+from src.features.runs.slurm_queue import SlurmQueue
 from src.features.runs.workspace import TrainingLayout
 from src.storage import Store
 from src.utils.periodic import PeriodicWorker
@@ -66,6 +69,12 @@ class RunEngine(PeriodicWorker):
             max_concurrent_runs=settings.max_concurrent_runs,
             base_env=settings.base_env,
         )
+        slurm = executors.get("slurm")
+        self.slurm_queue = (
+            SlurmQueue(store, layout=layout, executor=slurm, base_env=settings.base_env)
+            if isinstance(slurm, SlurmExecutor)
+            else None
+        )
 
     def start(self) -> None:
         """Run passes until `stop`, woken early by queue changes in this process and others."""
@@ -80,6 +89,8 @@ class RunEngine(PeriodicWorker):
         super().stop(timeout)
 
     def tick(self) -> None:
-        """One pass: follow running runs, then start what fits."""
+        """One pass: follow running runs, hand Slurm its runs and follow them there, then start what fits."""
         self.monitor.poll()
+        if self.slurm_queue is not None:
+            self.slurm_queue.poll()
         self.scheduler.dispatch()

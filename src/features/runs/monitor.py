@@ -3,7 +3,10 @@
 It works from the store and the run's workspace on disk, never from memory
 alone, so the service can be killed at any moment: on the next start the first
 pass re-attaches to live runs, finishes those that exited while it was down
-(from `exit_code`), and fails the ones that left no trace (`lost`).
+(from `exit_code`), and fails the ones that left no trace (`lost`). A run
+claimed by an engine that died before recording its process (another replica,
+or this service before a restart) is adopted from its `pid` file, or put back
+in the queue when its command never started (`launch_lock`).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from src.features.runs import state
-from src.features.runs.executors import RunExecutor
+from src.features.gpus import service as gpus_service
+from src.features.runs import state, wakeup
+from src.features.runs.executors import ExecutorUnavailable, RunExecutor
 from src.features.runs.finish import error_tail, finish_run
 from src.features.runs.ingest import ingest
+from src.features.runs.launch_lock import LAUNCH_GRACE, try_lock
 from src.features.runs.progress import looks_like_data_error, looks_like_oom
 from src.features.runs.workspace import TrainingLayout
 from src.models.runs import FailureCause, RunStatus
@@ -32,8 +37,6 @@ logger = logging.getLogger(__name__)
 # prints this before exiting; the run then fails as `launch_error` with that message.
 LAUNCH_ERROR_MARKER = "[tuning:launch_error]"
 LIVENESS_EVERY = 2.0
-# a run with no process group yet is still being launched (by this or another engine) this long
-LAUNCH_WINDOW = 30.0
 
 
 @dataclass
@@ -67,11 +70,16 @@ class Monitor:
         """Follow every running run once."""
         with self.store.session_scope(read_only=True) as session:
             running = list(session.scalars(select(Run.id).where(Run.status == RunStatus.running.value)))
+        unavailable: dict[str, str] = {}  # executor → why, warned once per pass, not once per run
         for run_id in running:
             try:
                 self.follow(run_id)
+            except ExecutorUnavailable as exc:
+                unavailable.setdefault(str(exc), run_id)
             except Exception:
                 logger.exception("monitoring %s failed", run_id)
+        for why, run_id in unavailable.items():
+            logger.warning("runs left as they are until their executor answers (%s, …): %s", run_id, why)
 
     def follow(self, run_id: str) -> None:
         """Ingest new output, then decide whether the run has ended, must be stopped, or was lost."""
@@ -116,15 +124,45 @@ class Monitor:
             self._finish(run_id, _cancelled())
         elif watch.stalled:
             self._finish(run_id, _stalled(self.stall_timeout))
-        elif pgid is None and (utcnow() - (last_activity or utcnow())).total_seconds() < LAUNCH_WINDOW:
-            return  # still launching
+        elif pgid is None and self._recover_launch(run_id, workspace):
+            return
         else:
-            self._finish(
-                run_id,
-                state.Outcome(
-                    RunStatus.failed, FailureCause.lost, "the run's process is gone and it left no exit code"
-                ),
-            )
+            why = executor.describe_gone(pgid) if executor is not None and pgid is not None else None
+            message = why or "the run's process is gone and it left no exit code"
+            self._finish(run_id, state.Outcome(RunStatus.failed, FailureCause.lost, message))
+
+    def _recover_launch(self, run_id: str, workspace: Path) -> bool:
+        """A claimed run with no process recorded: wait while its engine launches it, else take it over.
+
+        Its engine holds the launch lock until the process is recorded, and loses it when it
+        dies. Then the wrapper's `pid` file says whether the command started: if so the run
+        is followed from that process group, otherwise it goes back to the queue. False when
+        its workspace is gone: nothing can start or follow it.
+        """
+        try:
+            lock = try_lock(workspace)
+        except OSError:
+            return False
+        if lock is None:
+            return True  # still being launched
+        try:
+            pgid = _read_pid(workspace)
+            if pgid is None and lock.idle_seconds() < LAUNCH_GRACE:
+                return True  # a wrapper started just now may not have written its pid yet
+            with self.store.session_scope() as session:
+                if pgid is not None:
+                    if state.start(session, run_id=run_id, pgid=pgid, exec_id=None):
+                        logger.warning(
+                            "run %s: its engine died while launching it; following %s", run_id, pgid
+                        )
+                elif state.requeue(session, run_id=run_id):
+                    gpus_service.release(session, holder_type="run", holder_id=run_id)
+                    wakeup.queue_changed(session)
+                    logger.warning("run %s: its engine died before starting it; queued again", run_id)
+        finally:
+            lock.release()
+        self._watches.pop(run_id, None)
+        return True
 
     def _stop_group(self, executor: RunExecutor | None, pgid: int | None, watch: _Watch, now: float) -> None:
         if executor is None or pgid is None:
@@ -188,6 +226,14 @@ def _cancelled(exit_code: int | None = None) -> state.Outcome:
 def _stalled(stall_timeout: float, exit_code: int | None = None) -> state.Outcome:
     message = f"no output for {stall_timeout:.0f} s; the run was stopped"
     return state.Outcome(RunStatus.failed, FailureCause.stalled, message, exit_code)
+
+
+def _read_pid(workspace: Path) -> int | None:
+    try:
+        text_value = (workspace / "pid").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text_value) if text_value.isdigit() else None
 
 
 def _read_exit_code(workspace: Path) -> int | None:

@@ -18,6 +18,7 @@ from src.features.datasets.uploads import DatasetFiles
 from src.features.models import service as models_service
 from src.features.runs import state, wakeup
 from src.features.runs.workspace import (
+    HOST_PATH_EXECUTORS,
     TrainingLayout,
     create_workspace,
     link_or_copy,
@@ -203,8 +204,17 @@ def create(
             f"project {project.name!r} is {project.status}; runs need an active project", param="name"
         )
     executor = (data.executor.value if data.executor else None) or layout.default_executor
-    gpus = layout.default_gpus if data.gpus is None else data.gpus
-    if gpus > len(layout.gpu_ids):
+    default_gpus = layout.slurm_default_gpus if executor == "slurm" else layout.default_gpus
+    gpus = default_gpus if data.gpus is None else data.gpus
+    nodes = data.nodes or 1
+    if executor == "slurm":
+        if not layout.slurm:
+            raise Invalid("this service has no Slurm cluster (TUNING_EXECUTOR=slurm)", param="executor")
+        if nodes > layout.max_nodes:
+            raise Invalid(f"the run asks for {nodes} nodes; at most {layout.max_nodes}", param="nodes")
+    elif nodes > 1:
+        raise Invalid("multi-node runs need the slurm executor", param="nodes")
+    elif gpus > len(layout.gpu_ids):
         raise Invalid(f"the run asks for {gpus} GPU(s) but this host has {len(layout.gpu_ids)}", param="gpus")
     _check_env(data.env, allowed=layout.env_allowlist)
     inputs = _resolve_inputs(
@@ -258,6 +268,7 @@ def create(
             dataset_ref=inputs.dataset_ref,
             train_config_ref=inputs.config_ref,
             gpus_requested=gpus,
+            nodes=nodes,
             env=_sealed_env(data.env, run_id=run_id, layout=layout),
             note=data.note,
             command=argv,
@@ -298,7 +309,7 @@ def _stage_dataset(
 def _with_local_model(document: dict[str, Any], *, layout: TrainingLayout, executor: str) -> dict[str, Any]:
     """A local run's YAML naming a base model this host offers (`tuning/tiny-demo`) gets its directory."""
     name = document.get("model_name_or_path")
-    if executor != "local" or layout.models is None or not isinstance(name, str):
+    if executor not in HOST_PATH_EXECUTORS or layout.models is None or not isinstance(name, str):
         return document
     path = models_service.resolve(name, sources=layout.models)
     return {**document, "model_name_or_path": str(path)} if path is not None else document
@@ -383,16 +394,27 @@ def queue_position(session: Session, *, run: Run) -> int | None:
 
 
 def queue_positions(session: Session, *, runs: list[Run]) -> dict[str, int | None]:
-    """Each run's place in the queue (see `queue_position`), in one query whatever the number of runs."""
+    """Each run's place in the queue (see `queue_position`), in one query whatever the number of runs.
+
+    A Slurm run waits in Slurm's queue: its place is Slurm's (kept by `slurm_queue`). The
+    others queue here, by id, behind the other pending runs of this host.
+    """
     positions: dict[str, int | None] = {run.id: None for run in runs}
-    pending = [run.id for run in runs if run.status == RunStatus.pending.value]
+    pending = []
+    for run in runs:
+        if run.status != RunStatus.pending.value:
+            continue
+        if run.executor == "slurm":
+            positions[run.id] = run.executor_queue_position
+        else:
+            pending.append(run.id)
     if not pending:
         return positions
     ahead = aliased(Run)
     count_ahead = (
         select(func.count())
         .select_from(ahead)
-        .where(ahead.status == RunStatus.pending.value, ahead.id < Run.id)
+        .where(ahead.status == RunStatus.pending.value, ahead.executor != "slurm", ahead.id < Run.id)
         .scalar_subquery()
     )
     for run_id, count in session.execute(select(Run.id, count_ahead).where(Run.id.in_(pending))):
@@ -449,6 +471,7 @@ def _run_read(run: Run, *, queue_position: int | None, host_root: str | None) ->
         dataset=run.dataset_ref,
         train_config=run.train_config_ref,
         gpus=run.gpus_requested,
+        nodes=run.nodes,
         gpu_ids=run.gpu_ids,
         env=masked_env(run.env),
         note=run.note,

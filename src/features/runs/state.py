@@ -1,6 +1,8 @@
 """The run life cycle: every change of a run's status, each one guarded.
 
     pending ──claim──► running ──finish──► succeeded | failed | cancelled
+       ├──placed──┘ (a cluster run: submitted while pending, running once the cluster starts it)
+       │    ◄─requeue──┘ (claimed, but its engine died before starting it)
        └──────────request_cancel─────────► cancelled
 
 Each transition is one `UPDATE … WHERE id = :id AND status IN (allowed)` that
@@ -24,6 +26,8 @@ from src.storage.tables import Run
 from src.storage.types import utcnow
 
 PENDING = (RunStatus.pending,)
+# the exec_id of a cluster run while one engine submits it
+SUBMITTING = "submitting"
 RUNNING = (RunStatus.running,)
 
 
@@ -42,18 +46,79 @@ def is_finished(run: Run) -> bool:
     return RunStatus(run.status) in TERMINAL_STATUSES
 
 
+def _now_running(gpu_ids: list[str]) -> dict[str, object]:
+    """What every pending → running move writes: the GPUs, no wait reason, the start time."""
+    now = utcnow()
+    return {
+        "status": RunStatus.running.value,
+        "gpu_ids": gpu_ids,
+        "pending_reason": None,
+        "started_at": now,
+        "last_activity_at": now,
+    }
+
+
 def claim(session: Session, *, run_id: str, gpu_ids: list[str]) -> bool:
     """pending → running, holding `gpu_ids`; False when the run is no longer pending."""
-    now = utcnow()
+    return _move(session, run_id, allowed=PENDING, **_now_running(gpu_ids))
+
+
+def requeue(session: Session, *, run_id: str) -> bool:
+    """running → pending for a claimed run whose command never started; False otherwise."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.running.value, Run.pgid.is_(None))
+        .values(status=RunStatus.pending.value, gpu_ids=[], started_at=None, last_activity_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def mark_submitting(session: Session, *, run_id: str) -> bool:
+    """Take the right to submit a pending cluster run (no job yet); False when another engine has it."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.pending.value, Run.exec_id.is_(None))
+        .values(exec_id=SUBMITTING, last_activity_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def submitted(session: Session, *, run_id: str, job_id: str | None) -> bool:
+    """Record the cluster job of a run being submitted (None: submit it again later)."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.exec_id == SUBMITTING)
+        .values(exec_id=job_id, pending_reason="submitted to Slurm" if job_id else None)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def placed(session: Session, *, run_id: str, job_id: str, gpu_ids: list[str]) -> bool:
+    """pending → running for a cluster run whose job the cluster started, on `gpu_ids`."""
     return _move(
         session,
         run_id,
         allowed=PENDING,
-        status=RunStatus.running.value,
-        gpu_ids=gpu_ids,
-        pending_reason=None,
-        started_at=now,
-        last_activity_at=now,
+        **_now_running(gpu_ids),
+        executor_queue_position=None,
+        pgid=int(job_id),
+        exec_id=job_id,
+    )
+
+
+def fail_pending(session: Session, *, run_id: str, outcome: Outcome) -> bool:
+    """pending → failed for a run that could not be handed to its executor (a refused submission)."""
+    return _move(
+        session,
+        run_id,
+        allowed=PENDING,
+        status=outcome.status.value,
+        failure_cause=outcome.cause.value if outcome.cause else None,
+        error_message=outcome.message,
+        finished_at=utcnow(),
     )
 
 

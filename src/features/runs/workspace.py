@@ -19,12 +19,16 @@ from src.utils.trainer import BUNDLED_TRAINER_COMMAND
 # is the one place that builds the path, for the host and for the executor
 RUNS_DIR = "runs"
 # With no TUNING_TRAINING_COMMAND: a local run trains with the bundled trainer and this
-# service's Python; a run in the training container runs the seed's script there.
+# service's Python; a run in the training container runs the seed's script there. A Slurm
+# job sees the host's paths (the training directory is on a filesystem shared with the nodes).
 COMMAND_BY_EXECUTOR = {
     "local": list(BUNDLED_TRAINER_COMMAND),
+    "slurm": list(BUNDLED_TRAINER_COMMAND),
     "docker": ["bash", "run_train_full_sft.sh", "{training_yaml}"],
 }
-WORKDIR_BY_EXECUTOR = {"local": ".", "docker": "KTIP_Release_2.1.0/train/llm"}
+WORKDIR_BY_EXECUTOR = {"local": ".", "slurm": ".", "docker": "KTIP_Release_2.1.0/train/llm"}
+# executors whose processes see the training directory at the host's own path
+HOST_PATH_EXECUTORS = frozenset({"local", "slurm"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class TrainingLayout:
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
     env_sealer: Sealer | None = None  # seals credential values of a run's env at rest
     models: ModelSources | None = None  # base models a YAML may name (local runs get their directory)
+    max_nodes: int = 1  # most nodes a run may ask for (executor `slurm`)
+    slurm: bool = False  # a Slurm cluster is configured (executor `slurm` is available)
+    slurm_default_gpus: int = 1  # GPUs per node of a Slurm run that does not say
 
     def command_for(self, executor: str) -> list[str]:
         return self.command or COMMAND_BY_EXECUTOR[executor]
@@ -71,7 +78,7 @@ class TrainingLayout:
 
     def exec_root(self, executor: str) -> str:
         """The training directory as the run's process sees it."""
-        return str(self.training_dir.resolve()) if executor == "local" else self.container_dir
+        return str(self.training_dir.resolve()) if executor in HOST_PATH_EXECUTORS else self.container_dir
 
     def exec_path(self, executor: str, relative: str) -> str:
         return posixpath.join(self.exec_root(executor), relative)

@@ -266,9 +266,7 @@ async def ui_deployment_playground(
     max_tokens: Annotated[int, Form(ge=1, le=1024)] = 64,
 ) -> HTMLResponse:
     """Send a prompt to the deployment's model server and show the completion."""
-    deployment = await anyio.to_thread.run_sync(
-        service.serving, store, deployment_id, login.principal
-    )
+    deployment = await anyio.to_thread.run_sync(service.serving, store, deployment_id, login.principal)
     api_key = service.upstream_key(setup.upstream_secret, deployment_id=deployment.id)
     text = await complete(deployment, api_key=api_key, prompt=prompt, max_tokens=max_tokens)
     return page(request, login, "fragments/deployments_playground.html", prompt=prompt, completion=text)

@@ -14,6 +14,10 @@ class LaunchError(RuntimeError):
     """The command could not be started; the message says why."""
 
 
+class ExecutorUnavailable(RuntimeError):
+    """The executor cannot say how a run is doing now (its cluster does not answer); ask again later."""
+
+
 @dataclass(frozen=True)
 class LaunchSpec:
     run_id: str
@@ -37,6 +41,10 @@ class RunExecutor(Protocol):
 
     def signal_group(self, pgid: int, signal_name: str) -> None:
         """Send TERM or KILL to the whole process group."""
+        ...
+
+    def describe_gone(self, pgid: int) -> str | None:
+        """Why a run that is gone without an exit code ended, when the executor knows (Slurm does)."""
         ...
 
 

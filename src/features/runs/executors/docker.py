@@ -90,3 +90,6 @@ class DockerExecutor:
             self._exec(["kill", "-s", signal_name, f"-{pgid}"])
         except (APIError, DockerException, LaunchError) as exc:
             logger.warning("could not signal process group %s in %s: %s", pgid, self.container, exc)
+
+    def describe_gone(self, pgid: int) -> str | None:
+        return None  # a process group leaves no record beyond its exit code

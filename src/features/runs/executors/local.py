@@ -58,3 +58,6 @@ class LocalExecutor:
 
     def signal_group(self, pgid: int, signal_name: str) -> None:
         processes.signal_group(pgid, signal.Signals[f"SIG{signal_name}"])
+
+    def describe_gone(self, pgid: int) -> str | None:
+        return None  # a process group leaves no record beyond its exit code

@@ -9,6 +9,11 @@ ws="$1"
 wd="$2"
 shift 2
 echo $$ > "$ws/pid.tmp" && mv "$ws/pid.tmp" "$ws/pid"
+# In a Slurm job: a distributed launcher on every node meets on the job's first node.
+if [ -n "${SLURM_JOB_NODELIST:-}" ] && [ -z "${MASTER_ADDR:-}" ]; then
+    MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" 2> /dev/null | head -n 1)
+    [ -n "$MASTER_ADDR" ] && export MASTER_ADDR
+fi
 # Trapped (not ignored), so the command still gets TERM from the group signal,
 # and this shell lives on to record the exit code.
 trap 'echo "[tuning] SIGTERM received" >> "$ws/output.log"' TERM
