@@ -97,6 +97,33 @@ _NOT_NAMES = frozenset(
     "康复 沙滩 师范 梅花 范畴 周转 鹿角 陈述 荣获 丛林 马匹 胡说 白宫 左翼 冷汗 安抚 高僧 杜绝 卓越 "
     "沙丘 石狮 祝贺 师母 兰花 岳父 白白 凌厉 沙皇 楚王 师娘 胡闹 荣耀 毛巾 高悬 马背 桂花 陈设 金黄".split()
 )
+# Historical and public figures whose given names are not given-name characters (李白, 杜甫) or whose
+# names are also words (冰心, 老舍): a table, since jieba tags as many everyday words `nr` as it tags
+# these. Names that are mostly words in everyday text (孙子, 老子, 成龙, 路遥, 莫言, 三毛) are left out.
+_FAMOUS = frozenset(
+    # poets and writers
+    "李白 杜甫 白居易 王维 孟浩然 李商隐 杜牧 苏轼 苏洵 苏辙 陆游 辛弃疾 李清照 王安石 欧阳修 柳宗元 韩愈 "  # noqa: SIM905
+    "范仲淹 屈原 陶渊明 曹植 王勃 骆宾王 贺知章 岑参 王昌龄 刘禹锡 元稹 柳永 晏殊 秦观 黄庭坚 文天祥 "
+    "关汉卿 汤显祖 曹雪芹 吴承恩 罗贯中 施耐庵 蒲松龄 纳兰性德 龚自珍 鲁迅 周树人 老舍 巴金 茅盾 冰心 "
+    "郭沫若 朱自清 徐志摩 林徽因 沈从文 钱钟书 杨绛 张爱玲 萧红 丁玲 艾青 余光中 金庸 余华 史铁生 贾平凹 "
+    "王小波 顾城 琼瑶 "
+    # thinkers and historians
+    "孔子 孟子 庄子 荀子 墨子 韩非子 朱熹 王阳明 董仲舒 司马迁 班固 司马光 "
+    # rulers, statesmen, generals
+    "秦始皇 嬴政 汉武帝 刘邦 项羽 刘备 曹操 曹丕 孙权 诸葛亮 关羽 张飞 赵云 周瑜 吕布 李世民 武则天 "
+    "杨玉环 杨贵妃 朱元璋 康熙 乾隆 雍正 成吉思汗 忽必烈 努尔哈赤 慈禧 光绪 溥仪 商鞅 管仲 李斯 张良 "
+    "萧何 韩信 魏征 狄仁杰 包拯 海瑞 于谦 张居正 岳飞 戚继光 林则徐 曾国藩 李鸿章 左宗棠 康有为 梁启超 "
+    "谭嗣同 孙中山 黄兴 蔡元培 陈独秀 李大钊 胡适 毛泽东 周恩来 朱德 刘少奇 邓小平 彭德怀 贺龙 陈毅 "
+    "叶剑英 宋庆龄 蒋介石 张学良 秋瑾 "
+    # travellers, scientists, doctors, artists
+    "张骞 郑和 玄奘 鉴真 徐霞客 班超 苏武 王昭君 花木兰 西施 貂蝉 张衡 祖冲之 蔡伦 毕昇 沈括 李时珍 华佗 "
+    "张仲景 孙思邈 扁鹊 鲁班 詹天佑 钱学森 邓稼先 袁隆平 屠呦呦 华罗庚 陈景润 李四光 竺可桢 钱三强 "
+    "杨振宁 李政道 钟南山 王羲之 颜真卿 柳公权 张择端 齐白石 徐悲鸿 吴道子 顾恺之 梅兰芳 聂耳 冼星海 "
+    # public figures of today
+    "马化腾 李彦宏 刘强东 任正非 董明珠 姚明 刘翔 郎平 谷爱凌 苏炳添 邓亚萍 周杰伦 刘德华 张学友 王菲 "
+    "邓丽君 章子怡 巩俐 张艺谋 陈凯歌 周星驰 李小龙 杨利伟 雷锋 焦裕禄".split()
+)
+_FAMOUS_NAME = re.compile("|".join(sorted(_FAMOUS, key=len, reverse=True)))
 # 老/小 and a surname that make an everyday word (老师, 小麦) rather than a familiar name (老王, 小张).
 _FAMILIAR_WORDS = frozenset(
     "老师 老牛 老农 老翁 老祖 老赖 老帅 老庄 老官 老边 老房 老包 老汤 老于 老成 老时 老路 老车 老国 老明 "  # noqa: SIM905
@@ -118,11 +145,14 @@ _CUES = frozenset(
     "担保人 持卡人 开户人 户主 法人 经理 医生 患者 病人 乘客 用户 员工 同事 同学 老师 学生 司机 快递员 "
     "业务员 房东 租客 家属 丈夫 妻子 老公 老婆 儿子 女儿 父亲 母亲 爸爸 妈妈 朋友 我叫 名叫 叫做 我是 "
     "姓名 名字 真名 本名 叫 审核人 经办人 代收人 跟进人 受益人 投诉人 顾问 销售顾问 法务 代表 主治医生 "
-    "监护人 紧急联系人 收款人 付款人 领取人 承办人 介绍人 推荐人 来电人 自称 署名 落款".split()
+    "监护人 紧急联系人 收款人 付款人 领取人 承办人 介绍人 推荐人 来电人 自称 署名 落款 "
+    "市民 村民 居民 业主 网友 记者 作者 作家 诗人 志愿者 原告 被告 嫌疑人 证人 选手 运动员 教练 演员 "
+    "歌手 导演 主播 店主 实习生 队员 学员 考生 家长 护士 医师 教师 班主任 辅导员 保安 保洁 厨师 "
+    "律师 会计 出纳 专员 助理 秘书 前台 客服 骑手 外卖员 房客 买家 卖家 嘉宾 主持人 获奖者 得主".split()
 )
 # Cues after which what follows is a name even when it is also a word (姓名：白雪, 自称常胜); a role
 # followed by a colon (跟进人：甘露) is one too.
-_NAMING_CUES = frozenset("姓名 名字 真名 本名 我叫 名叫 叫做 自称 署名 落款".split())  # noqa: SIM905
+_NAMING_CUES = frozenset("姓名 名字 真名 本名 我叫 名叫 叫做 叫 自称 署名 落款".split())  # noqa: SIM905
 _CUE_LENGTHS = sorted({len(cue) for cue in _CUES}, reverse=True)
 _NAMING_CUE_LENGTHS = sorted({len(cue) for cue in _NAMING_CUES}, reverse=True)
 _CUE_SEPARATORS = frozenset("：: \u3000为是")
@@ -133,10 +163,15 @@ _SAYS = frozenset(
 )
 _SAYS_LENGTHS = sorted({len(word) for word in _SAYS}, reverse=True)
 # What may follow 老王 or 小李 (a name that short needs a pause or a verb after it).
-_AFTER_FAMILIAR = frozenset("说讲来去到呢啊吧呀的在是也和跟让帮要你您我他她今明昨刚已都就还又给叫找问")
+_AFTER_FAMILIAR = frozenset("说讲来去到呢啊吧呀的在是也和跟让帮要你您我他她今明昨刚已都就还又给叫找问家")
 _TAGGER_CONTEXT = 2  # characters after a candidate name the tagger also reads
 # jieba's tags for a word it reads after a surname it tagged as a name, when that word is a given name
 _GIVEN_NAME_WORD_TAGS = frozenset({"a", "ad", "an", "d", "ns", "i"})
+# What separates the names of a list (冯晓婷、顾磊、庄海鸥): a name before one vouches for the next
+_LIST_SEPARATORS = frozenset("、和与及")
+# What comes before a name that is the subject of a clause or the object of a listening verb: where an
+# everyday word followed by "said" is a name (高原说他…, 听舒畅说)
+_SUBJECT_BEFORE = frozenset("，。！？；：、,.!?;: \n“”\"'（(听跟和与对问让找给据")
 # What a verdict on a name reads around its surname: a role and separator before it (紧急联系人：), two
 # given-name characters, then a title (工程师) or the tagger's context after it.
 _CONTEXT_BEFORE = 6
@@ -169,43 +204,67 @@ def _everyday_word(word: str) -> bool:
 def find_persons(text: str) -> list[Finding]:
     """Chinese person names in `text`, in text order and without overlaps; offsets in characters."""
     spans: list[tuple[int, int]] = []
+    listed: list[tuple[int, int, bool]] = []  # candidates nothing decided that follow a list separator
     for pattern, rare in ((_COMPOUND_SURNAME, False), (_SINGLE_SURNAME, False), (_RARE_SURNAME, True)):
         for match in pattern.finditer(text):
             end = _name_end(text, match.start(), match.end(), rare=rare)
             if end is not None:
                 spans.append((match.start(), end))
+            elif match.start() and text[match.start() - 1] in _LIST_SEPARATORS:
+                listed.append((match.start(), match.end(), rare))
+    # 冯晓婷、顾磊、庄海鸥: a name right before the separator vouches for the next, down the list
+    while listed:
+        ends = {end for _, end in spans}
+        following = [candidate for candidate in listed if candidate[0] - 1 in ends]
+        if not following:
+            break
+        for candidate in following:
+            listed.remove(candidate)
+            start, after, rare = candidate
+            end = _name_end(text, start, after, rare=rare, listed=True)
+            if end is not None:
+                spans.append((start, end))
+    for match in _FAMOUS_NAME.finditer(text):
+        if not _inside_word(text, match.start()):
+            spans.append(match.span())
     for match in _FAMILIAR.finditer(text):
         if _familiar_surname(text, match.start() + 1):
             spans.append((match.start() + 1, match.end()))
     return [Finding(PERSON, start, end, text[start:end]) for start, end in _longest_first(spans)]
 
 
-def _name_end(text: str, start: int, after: int, *, rare: bool = False) -> int | None:
+def _name_end(text: str, start: int, after: int, *, rare: bool = False, listed: bool = False) -> int | None:
     """Where the name whose surname spans text[start:after] ends, or None when it is no name.
 
-    A `rare` surname needs a role before the name or a title after it.
+    A `rare` surname needs a role before the name or a title after it; a `listed` one follows a name
+    and a list separator, which counts as a role.
     """
     # the verdict depends on a few characters around the surname only (a role before it, a title
     # after it), so it is cached on them: chat logs repeat names in the same places ("王伟：…")
     left = max(start - _CONTEXT_BEFORE, 0)
     window = text[left : after + _CONTEXT_AFTER]
-    end = _judged_name_end(window, start - left, after - left)
+    end = _judged_name_end(window, start - left, after - left, listed)
     if end is None:
         return None
-    if rare and not (_introduced(window, start - left) or _title_length(window, end)):
+    if rare and not (listed or _introduced(window, start - left) or _title_length(window, end)):
         return None  # 訾文博同学, 签收人訾晓红, 幸女士: not 成本 or 时间
     return left + end
 
 
 @lru_cache(maxsize=32768)
-def _judged_name_end(text: str, start: int, after: int) -> int | None:
+def _judged_name_end(text: str, start: int, after: int, listed: bool = False) -> int | None:
+    if start and text[start - 1] in "老小" and text[after : after + 1] == "家":
+        return None  # 老毛家: the familiar 老毛 and his family, not 毛家
     title = _title_length(text, after)
     if title:  # 王先生: the surname alone, unless it ends a word (中文老师) or makes one (班主任)
         return None if _inside_word(text, start) or _everyday_word(text[start : after + title]) else after
     compound = after - start == 2
     held_back = None  # where the name would end with a given character that starts a word
+    word_given = None  # where it ends when its given name is an everyday word (庄/海鸥), said by context
     if compound and after + 2 <= len(text) and _known_name(text[start : after + 2]):
         end = after + 2  # 上官婉儿: a name jieba knows, whatever its characters
+    elif compound and _two_given(text, after):
+        end = after + 2  # 司马南风说: two characters, then a title or "said"
     elif compound and text[after] not in _NAME_FOLLOWS and _known_name(text[start : after + 1]):
         end = after + 1  # 东方朔, 尉迟恭, 司马迁
     elif not compound and _known_full_name(text[start : after + 2]):
@@ -215,13 +274,18 @@ def _judged_name_end(text: str, start: int, after: int) -> int | None:
         # a second given character, unless it is a title or starts the next word (张伟明天 → 张伟); one
         # whose word is the given name itself (贺建军, 邓超然) is left to the tagger
         if text[end : end + 1] in _GIVEN_NAME_CHARS and not _title_length(text, end):
-            if _starts_word(text, end):
+            # ... where the word it starts is not itself followed by one (牛立新民间: 新 is the name's)
+            if _starts_word(text, end) and not _starts_word(text, end + 1):
                 held_back = end + 1
             else:
                 end += 1
+        elif _starts_word(text, after) and _TAGS.get(text[after : after + 2], "")[:1] in ("n", "a", "b"):
+            word_given = after + 2
     else:
         return None
-    introduced = _introduced(text, start)
+    if text[start:end] in _DIVISIONS or text[start : end + 1] in _DIVISIONS:
+        return None  # 景德镇, 金华市: a place
+    introduced = _introduced(text, start) or listed
     # a title or "said" after it: the name stands even if it is also a word (白雪说, 高明先生)
     named = _named(text, start)
     vouched = bool(_title_length(text, end)) or _says(text, end) or named
@@ -231,6 +295,8 @@ def _judged_name_end(text: str, start: int, after: int) -> int | None:
         return None
     if not (introduced or vouched) and _names_a_division(text, end):
         return None  # 吴江区, 金华市: a place
+    if word_given is not None and (introduced or vouched):
+        return word_given
     if introduced or vouched or compound or _known_name(text[start:end]):
         return end
     window_end = end
@@ -320,10 +386,30 @@ def _starts_with_word(
                 continue
             if stop == end and introduced and vouched and _TAGS.get(word, "")[:1] in ("n", ""):
                 continue  # 投诉人于洋表示: a role before it and a verb after it
+            if (
+                stop == end
+                and word not in _CUES  # 房东说
+                and _subject_who_says(text, start, end)
+                and _TAGS.get(word, "")[:1] in ("n", "a")
+            ):
+                continue  # 高原说他…, 听舒畅说: a word that starts a clause and says something
             return True
         if word in _NOT_NAMES and not vouched and not introduced and stop <= end:
             return True
     return False
+
+
+def _subject_who_says(text: str, start: int, end: int) -> bool:
+    """The name starts a clause, or follows a verb of listening, and is followed by "said"."""
+    return (not start or text[start - 1] in _SUBJECT_BEFORE) and _says(text, end)
+
+
+def _two_given(text: str, after: int) -> bool:
+    """Two characters after a compound surname that jieba tags as a name or a title or "said" follows."""
+    given = text[after : after + 2]
+    if len(given) < 2 or not all(_is_cjk(char) for char in given):
+        return False
+    return _known_name(given) or bool(_title_length(text, after + 2)) or _says(text, after + 2)
 
 
 def _inside_word(text: str, start: int) -> bool:
@@ -412,7 +498,7 @@ _CITIES = (
     "广州 深圳 杭州 南京 苏州 成都 武汉 西安 长沙 郑州 济南 青岛 大连 沈阳 哈尔滨 长春 石家庄 太原 合肥 "  # noqa: SIM905
     "福州 厦门 南昌 昆明 贵阳 南宁 海口 兰州 西宁 银川 乌鲁木齐 拉萨 呼和浩特 宁波 无锡 佛山 东莞 珠海 "
     "温州 绍兴 嘉兴 常州 徐州 烟台 泉州 惠州 南通 扬州 台州 金华 潍坊 保定 唐山 洛阳 襄阳 宜昌 株洲 "
-    "湛江 汕头 江门 桂林 三亚 柳州 绵阳 遵义 大理 丽江".split()
+    "湛江 汕头 江门 桂林 三亚 柳州 绵阳 遵义 大理 丽江 景德镇 镇江".split()
 )
 # Divisions found by name, with or without their suffix (广东, 广东省, 深圳, 深圳市).
 _DIVISIONS = frozenset(
@@ -434,6 +520,7 @@ _COMPLEX_SUFFIXES = (
 )
 _MAX_NAME = 8  # characters of a road or complex name
 _MAX_DIVISION_NAME = 4  # characters of a division's name before its suffix, unless the tables know it
+_MAX_AUTONOMOUS_NAME = 10  # 黔东南苗族侗族自治州: a place and the peoples it is named after
 
 _PLACE_CHAR = f"(?![{''.join(sorted(_STOP | _SUFFIX_CHARS))}])[\u4e00-\u9fff]"
 _DIGIT = "[0-9０-９]"
@@ -451,10 +538,13 @@ _UNIT_MARK = re.compile("[栋幢座室楼]")
 _SUBDIVISION = re.compile(f"(?:{_DIGIT}|[一二三四五六七八九十]){{1,2}}[期区]$")  # 二期, 一区
 _PROVINCE_OR_MUNICIPALITY = re.compile("省|自治区|特别行政区|北京|上海|天津|重庆")
 _DISTRICT = re.compile("[区县]")
-_DIVISION_AT = re.compile(f"(?:{_PLACE_CHAR}){{1,{_MAX_DIVISION_NAME}}}?(?:{'|'.join(_DIVISION_SUFFIXES)})")
+_DIVISION_AT = re.compile(
+    f"(?:{_PLACE_CHAR}){{2,{_MAX_AUTONOMOUS_NAME - 1}}}?族自治[州县]"
+    f"|(?:{_PLACE_CHAR}){{1,{_MAX_DIVISION_NAME}}}?(?:{'|'.join(_DIVISION_SUFFIXES)})"
+)
 _UNIT = (
     f"[-－]?(?:{_DIGIT}|[A-Za-z一二三四五六七八九十]){{1,5}}"
-    "(?:号楼|号院|号|栋|幢|座|单元|门(?!口)|层|楼|室|房|户)"
+    "(?:号楼(?![上下])|号院|号|栋|幢|座|单元|门(?!口)|层|楼(?![上下])|室|房|户)"
 )
 _COMPLEX = f"(?:{_PLACE_CHAR}|[A-Za-z]){{1,{_MAX_NAME}}}?(?:{'|'.join(_COMPLEX_SUFFIXES)})"
 _ROOM_AFTER_BUILDING = f"(?<=[座栋幢楼元门层]){_DIGIT}{{3,5}}(?!{_DIGIT})"  # A座1201, 2门201, 10层1001
@@ -548,7 +638,8 @@ def _division_start(text: str, end: int) -> int | None:
         return None
     name_end = end - len(suffix)
     name_start = name_end
-    while name_start > 0 and name_end - name_start < _MAX_DIVISION_NAME:
+    longest = _MAX_AUTONOMOUS_NAME if suffix in ("自治州", "自治县") else _MAX_DIVISION_NAME
+    while name_start > 0 and name_end - name_start < longest:
         char = text[name_start - 1]
         if not _is_cjk(char) or char in _STOP or char in _SUFFIX_CHARS:
             break

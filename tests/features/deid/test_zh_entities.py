@@ -98,6 +98,22 @@ def run(text: str, operator: Operator = Operator.replace, *, seed: int | None = 
         ("门神是秦琼和尉迟恭", ["秦琼", "尉迟恭"]),
         ("采购经理公孙羽已确认预算", ["公孙羽"]),
         ("客服小陈您好", ["陈"]),
+        ("老毛家的狗半夜一直叫", ["毛"]),  # 老X家: the familiar name, not 毛家
+        # a name before a list separator vouches for the next, down the list
+        ("感谢冯晓婷、顾磊、庄海鸥的付出", ["冯晓婷", "顾磊", "庄海鸥"]),
+        # more roles: 市民, 被告; 叫 names; a given name that is a word of its own after a role (海鸥)
+        ("市民储建新昨日救起一名落水儿童", ["储建新"]),
+        ("新来的实习生叫于洋", ["于洋"]),
+        ("志愿者庄海鸥负责签到", ["庄海鸥"]),
+        # the third given character is the name's when the word it would start is followed by another
+        ("原告尚春梅诉被告牛立新民间借贷纠纷一案", ["尚春梅", "牛立新"]),
+        # a compound surname and two characters jieba tags as a name, or with "said" after them
+        ("司马南风说明天的例会改到十点", ["司马南风"]),
+        # an everyday word that starts a clause and says something
+        ("文静说她明天请假", ["文静"]),
+        # historical and public figures from the table
+        ("李白的诗，杜甫的诗，苏轼的词", ["李白", "杜甫", "苏轼"]),
+        ("历史课讲了张骞出使西域，林则徐虎门销烟", ["张骞", "林则徐"]),
     ],
 )
 def test_names_are_found_without_their_titles(text: str, expected: list[str]) -> None:
@@ -151,6 +167,12 @@ def test_names_are_found_without_their_titles(text: str, expected: list[str]) ->
         "东方的太阳升起来了",
         "他是家里的长孙",
         "苏州市吴江区",
+        "景德镇的瓷器",  # a city jieba tags as a name
+        # a role that says something is no name; a word that says something mid-clause is none either
+        "房东说下个月涨租",
+        "他很高兴说不出话来",
+        # a list separator after a word that is no name vouches for nothing
+        "黄金、白银和高速公路",
     ],
 )
 def test_words_that_start_with_a_surname_are_not_names(text: str) -> None:
@@ -191,6 +213,9 @@ def test_the_tagger_only_reads_a_few_characters_around_a_candidate(monkeypatch: 
         "北京市西城区西四北三条21号",  # a numbered hutong
         "海淀区中关村大街27号中关村大厦10层1001",  # a room number after a floor
         "东莞市南城区鸿福路200号第一国际B座1506室",  # a tower without a complex suffix
+        "江西省景德镇市珠山区珠山中路40号",  # a city whose name holds a division's suffix (镇)
+        "吉林省延边朝鲜族自治州延吉市光明街88号",  # prefectures named after their peoples
+        "贵州省黔东南苗族侗族自治州凯里市营盘东路19号",
     ],
 )
 def test_addresses_are_found_whole(address: str) -> None:
@@ -219,6 +244,11 @@ def test_cities_floors_and_numbers_alone_are_not_addresses(text: str) -> None:
 def test_a_courtyard_after_the_house_number_is_not_part_of_the_address() -> None:
     assert addresses("北京市西城区西四北三条21号院子里有棵老槐树") == ["北京市西城区西四北三条21号"]
     assert addresses("北京市东城区帅府园1号院3号楼") == ["北京市东城区帅府园1号院3号楼"]
+
+
+def test_upstairs_after_a_room_is_not_part_of_the_address() -> None:
+    assert addresses("阳光花园3期18栋1单元701楼上漏水") == ["阳光花园3期18栋1单元701"]
+    assert addresses("阳光花园3期18栋1单元701楼") == ["阳光花园3期18栋1单元701楼"]
 
 
 def test_a_name_inside_an_address_is_part_of_the_address() -> None:

@@ -7,13 +7,13 @@ entity `{"type", "start", "end"}` with offsets in Python characters (`text[start
 without a number, and historical figures) and `pii` (phones, emails, resident IDs and bank cards,
 mostly beside names and addresses). Every span of every group is labelled, whatever its group.
 
-Four sets, the same rules. `zh_eval.jsonl` (419 sentences) was written with the recognizer and tuned
-on. `zh_heldout.jsonl` (174) and `zh_heldout2.jsonl` (200) were each written blind (by someone who
-had seen neither the recognizer nor the earlier sets) and held out for one version, then their
-misses were read and fixed: they are tuned-on now. `zh_heldout3.jsonl` (200), written blind the same
-way, has never been tuned on and is the only honest measure of how the recognizer generalises; its
-misses are not printed (`--errors` leaves it out), so that it stays that way until the next blind set
-replaces it.
+Five sets, the same rules. `zh_eval.jsonl` (419 sentences) was written with the recognizer and tuned
+on. `zh_heldout.jsonl` (174), `zh_heldout2.jsonl` (200) and `zh_heldout3.jsonl` (200) were each
+written blind (by someone who had seen neither the recognizer nor the earlier sets) and held out for
+one version, then their misses were read and fixed: they are tuned-on now. `zh_heldout4.jsonl` (200),
+written blind the same way, has never been tuned on and is the only honest measure of how the
+recognizer generalises; its misses are not printed (`--errors` leaves it out), so that it stays that
+way until the next blind set replaces it.
 
 Labelling rules
 ---------------
@@ -39,7 +39,8 @@ ADDRESS: a street-level address, as one span running from its first component, t
   its own ("沿着中山路一直走", "北京路步行街"), a place or landmark ("王府井", "东方明珠"), a floor or
   counter without a street ("请到人民医院三楼挂号", "包裹在3号柜").
 PHONE, EMAIL, ID_CARD, BANK_CARD: the number or address itself, with its spaces, dashes and a
-  leading "+86"; resident IDs carry a valid GB 11643 check character and card numbers a valid
+  leading "+86" (PHONE covers landlines too: a landline the recognizers report as LANDLINE counts as
+  a found PHONE); resident IDs carry a valid GB 11643 check character and card numbers a valid
   Luhn digit. Types are spelled as in `src.models.deid.BUILTIN_TYPES`.
 
 Matching
@@ -48,11 +49,11 @@ Exact: same type, same start and end. ADDRESS is also scored leniently ("overlap
 labelled address match when they overlap by at least 80% of the longer of the two spans (a missing
 room number or a trailing word still counts, half an address does not), each span used once.
 
-Goals asserted on the two tuned-on sets: PERSON exact precision ≥ 0.95 and recall ≥ 0.9; ADDRESS
+Goals asserted on the tuned-on sets: PERSON exact precision ≥ 0.95 and recall ≥ 0.9; ADDRESS
 overlap recall ≥ 0.9 (exact boundaries are reported beside it but not asserted: where an address
 stops, at 号, at the building or at the room, is a judgement the rules above make and a recognizer
 may reasonably not).
-Where a set falls short of a goal (the held-out sets' name recall), the test holds a floor a little
+Where a set falls short of a goal (the held-out set's name recall), the test holds a floor a little
 below what it measured instead, so a change cannot make it worse unnoticed.
 
 Print the README's table with `.venv/bin/python -m tests.features.deid.test_zh_eval`
@@ -75,10 +76,14 @@ EVAL_SET = Path(__file__).parent / "data" / "zh_eval.jsonl"
 # written afterwards by someone who had not seen the recognizer or the set above; held out for the first
 # version of the recognizer, whose misses on it were then read and fixed: tuned-on since
 SEEN_SET = Path(__file__).parent / "data" / "zh_heldout.jsonl"
-# the same for the second version
+# the same for the second and the third version
 SEEN_SET_2 = Path(__file__).parent / "data" / "zh_heldout2.jsonl"
+SEEN_SET_3 = Path(__file__).parent / "data" / "zh_heldout3.jsonl"
 # written blind after that; never tuned on
-HELDOUT_SET = Path(__file__).parent / "data" / "zh_heldout3.jsonl"
+HELDOUT_SET = Path(__file__).parent / "data" / "zh_heldout4.jsonl"
+TUNED_ON = (EVAL_SET, SEEN_SET, SEEN_SET_2, SEEN_SET_3)
+# the type a finding is scored as: the labels call every phone number PHONE
+SCORED_AS = {"LANDLINE": "PHONE"}
 KNOWN_TYPES = frozenset(BUILTIN_TYPES) | {"PERSON", "ADDRESS"}
 GROUPS = frozenset({"person", "address", "lookalike", "pii"})
 MIN_COVERAGE = 0.8
@@ -99,7 +104,10 @@ def _gold(row: dict) -> list[Span]:
 @cache
 def _predictions(path: Path = EVAL_SET) -> tuple[tuple[Finding, ...], ...]:
     scanner = Scanner(BUILTIN_TYPES)
-    return tuple(tuple(scanner.scan(row["text"])) for row in load_eval_set(path))
+    return tuple(
+        tuple(f._replace(type=SCORED_AS.get(f.type, f.type)) for f in scanner.scan(row["text"]))
+        for row in load_eval_set(path)
+    )
 
 
 def evaluate(path: Path = EVAL_SET) -> dict[str, tuple[int, int, int]]:
@@ -201,7 +209,7 @@ def _print_report() -> None:
 # ---- the set itself ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [EVAL_SET, SEEN_SET, SEEN_SET_2, HELDOUT_SET], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [*TUNED_ON, HELDOUT_SET], ids=lambda path: path.name)
 def test_eval_set_is_well_formed(path: Path) -> None:
     rows = load_eval_set(path)
     texts = [row["text"] for row in rows]
@@ -252,7 +260,7 @@ def test_overlap_match_needs_most_of_the_longer_span() -> None:
 # ---- the goals --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [EVAL_SET, SEEN_SET], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", TUNED_ON, ids=lambda path: path.name)
 def test_person_precision_and_recall(path: Path) -> None:
     _print_report()
     assert "PERSON" in BUILTIN_TYPES, "PERSON is not a built-in type yet"
@@ -261,7 +269,7 @@ def test_person_precision_and_recall(path: Path) -> None:
     assert recall(tp, fn) >= 0.9, (tp, fp, fn)
 
 
-@pytest.mark.parametrize("path", [EVAL_SET, SEEN_SET], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", TUNED_ON, ids=lambda path: path.name)
 def test_address_recall_on_overlap(path: Path) -> None:
     _print_report()
     assert "ADDRESS" in BUILTIN_TYPES, "ADDRESS is not a built-in type yet"
@@ -270,7 +278,7 @@ def test_address_recall_on_overlap(path: Path) -> None:
 
 
 # Name recall measured on 2026-12-01 where the goal of 0.9 is not met; a floor a little below it.
-NAME_RECALL_FLOORS = {SEEN_SET_2: 0.85, HELDOUT_SET: 0.81}  # measured 0.873 and 0.835
+NAME_RECALL_FLOORS = {HELDOUT_SET: 0.82}  # measured 0.852
 
 
 @pytest.mark.parametrize("path", list(NAME_RECALL_FLOORS), ids=lambda path: path.name)
@@ -285,7 +293,7 @@ def test_sets_short_of_the_goal_stay_where_they_were_measured(path: Path) -> Non
 
 
 if __name__ == "__main__":
-    for eval_path in (EVAL_SET, SEEN_SET, SEEN_SET_2, HELDOUT_SET):
+    for eval_path in (*TUNED_ON, HELDOUT_SET):
         print(markdown_table(eval_path))
         if "--errors" in sys.argv[1:] and eval_path != HELDOUT_SET:
             print()
