@@ -172,6 +172,24 @@ _LIST_SEPARATORS = frozenset("、和与及")
 # What comes before a name that is the subject of a clause or the object of a listening verb: where an
 # everyday word followed by "said" is a name (高原说他…, 听舒畅说)
 _SUBJECT_BEFORE = frozenset("，。！？；：、,.!?;: \n“”\"'（(听跟和与对问让找给据")
+# What a clause says only of a person, when a word that starts it might be a name (高峰今天没来上班,
+# 方圆提交的请假条, 万里刚才在群里…): work, family and chat life
+_PERSON_PREDICATES = tuple(
+    "请假 休假 离职 入职 辞职 上班 下班 加班 出差 值班 调休 生日 结婚 离婚 住院 出院 迟到 早退 报到 "  # noqa: SIM905
+    "毕业 退休 朋友圈 群里 私信 发帖 打电话 回电话 发消息 签字 签名".split()
+)
+# ... or, after 是, a person (常远是这个项目的负责人, 万里是我大学室友)
+_PERSON_NOUNS = (
+    _CUES
+    | frozenset(_TITLES)
+    | frozenset(
+        "室友 邻居 领导 亲戚 校友 老乡 师兄 师姐 师弟 师妹 搭档 队友 伙伴 新人 闺蜜 发小 表哥 表姐 表弟 表妹 "  # noqa: SIM905
+        "堂哥 堂姐 舅舅 姑姑 叔叔 阿姨 外甥 侄子 女婿 媳妇 男朋友 女朋友 对象 上司 下属 员工 成员".split()
+    )
+)
+_CLAUSE_ENDS = "，。！？；,.!?;\n"
+_CLAUSE_END = re.compile(f"[{_CLAUSE_ENDS}]")
+_MAX_CLAUSE = 16  # characters after a surname read for what the clause says of it
 # What a verdict on a name reads around its surname: a role and separator before it (紧急联系人：), two
 # given-name characters, then a title (工程师) or the tagger's context after it.
 _CONTEXT_BEFORE = 6
@@ -212,18 +230,15 @@ def find_persons(text: str) -> list[Finding]:
                 spans.append((match.start(), end))
             elif match.start() and text[match.start() - 1] in _LIST_SEPARATORS:
                 listed.append((match.start(), match.end(), rare))
-    # 冯晓婷、顾磊、庄海鸥: a name right before the separator vouches for the next, down the list
-    while listed:
-        ends = {end for _, end in spans}
-        following = [candidate for candidate in listed if candidate[0] - 1 in ends]
-        if not following:
-            break
-        for candidate in following:
-            listed.remove(candidate)
-            start, after, rare = candidate
+    # 冯晓婷、顾磊、庄海鸥: a name right before the separator vouches for the next; read left to right,
+    # so a name found here vouches for the one after it, down the list, in one pass
+    ends = {end for _, end in spans}
+    for start, after, rare in sorted(listed):
+        if start - 1 in ends:
             end = _name_end(text, start, after, rare=rare, listed=True)
             if end is not None:
                 spans.append((start, end))
+                ends.add(end)
     for match in _FAMOUS_NAME.finditer(text):
         if not _inside_word(text, match.start()):
             spans.append(match.span())
@@ -243,7 +258,8 @@ def _name_end(text: str, start: int, after: int, *, rare: bool = False, listed: 
     # after it), so it is cached on them: chat logs repeat names in the same places ("王伟：…")
     left = max(start - _CONTEXT_BEFORE, 0)
     window = text[left : after + _CONTEXT_AFTER]
-    end = _judged_name_end(window, start - left, after - left, listed)
+    predicated = (not start or text[start - 1] in _CLAUSE_ENDS) and _said_of_a_person(text, after)
+    end = _judged_name_end(window, start - left, after - left, listed, predicated)
     if end is None:
         return None
     if rare and not (listed or _introduced(window, start - left) or _title_length(window, end)):
@@ -251,8 +267,24 @@ def _name_end(text: str, start: int, after: int, *, rare: bool = False, listed: 
     return left + end
 
 
+def _said_of_a_person(text: str, after: int) -> bool:
+    """The rest of the clause after a surname says what only a person does or is (see above)."""
+    window = text[after + 1 : after + _MAX_CLAUSE]
+    clause = _CLAUSE_END.split(window, maxsplit=1)[0]
+    if any(predicate in clause for predicate in _PERSON_PREDICATES):
+        return True
+    if len(clause) == len(window):
+        return False  # the clause runs on past what is read
+    # 是 right after a one- or two-character given name, and a person that ends the clause (常远是这个
+    # 项目的负责人; not 文化是每个员工的责任)
+    return clause.find("是", 0, 2) >= 0 and any(clause[-length:] in _PERSON_NOUNS for length in (2, 3, 4))
+
+
 @lru_cache(maxsize=32768)
-def _judged_name_end(text: str, start: int, after: int, listed: bool = False) -> int | None:
+def _judged_name_end(
+    text: str, start: int, after: int, listed: bool = False, predicated: bool = False
+) -> int | None:
+    """The verdict of `_name_end` on a window; `predicated`: the clause says what only a person does."""
     if start and text[start - 1] in "老小" and text[after : after + 1] == "家":
         return None  # 老毛家: the familiar 老毛 and his family, not 毛家
     title = _title_length(text, after)
@@ -286,10 +318,13 @@ def _judged_name_end(text: str, start: int, after: int, listed: bool = False) ->
     if text[start:end] in _DIVISIONS or text[start : end + 1] in _DIVISIONS:
         return None  # 景德镇, 金华市: a place
     introduced = _introduced(text, start) or listed
+    predicated = predicated and _subject_goes_on(text, end)
     # a title or "said" after it: the name stands even if it is also a word (白雪说, 高明先生)
     named = _named(text, start)
-    vouched = bool(_title_length(text, end)) or _says(text, end) or named
-    if not named and _starts_with_word(text, start, after, end, vouched=vouched, introduced=introduced):
+    vouched = bool(_title_length(text, end)) or _says(text, end) or named or predicated
+    if not named and _starts_with_word(
+        text, start, after, end, vouched=vouched, introduced=introduced, predicated=predicated
+    ):
         return None
     if not introduced and _inside_word(text, start):
         return None
@@ -369,7 +404,7 @@ def _known_full_name(word: str) -> bool:
 
 
 def _starts_with_word(
-    text: str, start: int, after: int, end: int, *, vouched: bool, introduced: bool
+    text: str, start: int, after: int, end: int, *, vouched: bool, introduced: bool, predicated: bool = False
 ) -> bool:
     """Surname and given name begin an everyday word (黄金, 周末, 高兴), or run into one (张家界, 许昌市).
 
@@ -388,11 +423,11 @@ def _starts_with_word(
                 continue  # 投诉人于洋表示: a role before it and a verb after it
             if (
                 stop == end
-                and word not in _CUES  # 房东说
-                and _subject_who_says(text, start, end)
-                and _TAGS.get(word, "")[:1] in ("n", "a")
+                and word not in _PERSON_NOUNS  # 房东说, 老师是…
+                and (predicated or _subject_who_says(text, start, end))
+                and _TAGS.get(word, "")[:1] in ("n", "a", "b")
             ):
-                continue  # 高原说他…, 听舒畅说: a word that starts a clause and says something
+                continue  # 高原说他…, 听舒畅说, 高峰今天没来上班: a clause says it is a person
             return True
         if word in _NOT_NAMES and not vouched and not introduced and stop <= end:
             return True
@@ -402,6 +437,16 @@ def _starts_with_word(
 def _subject_who_says(text: str, start: int, end: int) -> bool:
     """The name starts a clause, or follows a verb of listening, and is followed by "said"."""
     return (not start or text[start - 1] in _SUBJECT_BEFORE) and _says(text, end)
+
+
+def _subject_goes_on(text: str, end: int) -> bool:
+    """A time, an adverb, a preposition or a verb follows the name, as after a clause's subject
+    (高峰今天…, 文静把…, 方圆提交…), not a noun or 的 that would make it part of one (黄金周, 安静的环境)."""
+    for length in (2, 1):
+        word = text[end : end + length]
+        if len(word) == length and word in _TAGS:
+            return _TAGS[word][:1] in ("t", "d", "p", "v")
+    return False
 
 
 def _two_given(text: str, after: int) -> bool:

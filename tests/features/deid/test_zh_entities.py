@@ -109,8 +109,12 @@ def run(text: str, operator: Operator = Operator.replace, *, seed: int | None = 
         ("原告尚春梅诉被告牛立新民间借贷纠纷一案", ["尚春梅", "牛立新"]),
         # a compound surname and two characters jieba tags as a name, or with "said" after them
         ("司马南风说明天的例会改到十点", ["司马南风"]),
-        # an everyday word that starts a clause and says something
+        # an everyday word that starts a clause and says something, or that the clause says is a person:
+        # a time, adverb or verb after it and what only people do later, or 是 and a person at its end
         ("文静说她明天请假", ["文静"]),
+        ("高峰今天请假了，他的工作暂由我接手", ["高峰"]),
+        ("黎明去年就离职了", ["黎明"]),
+        ("高兴是我们新来的同事，负责售后", ["高兴"]),
         # historical and public figures from the table
         ("李白的诗，杜甫的诗，苏轼的词", ["李白", "杜甫", "苏轼"]),
         ("历史课讲了张骞出使西域，林则徐虎门销烟", ["张骞", "林则徐"]),
@@ -171,6 +175,11 @@ def test_names_are_found_without_their_titles(text: str, expected: list[str]) ->
         # a role that says something is no name; a word that says something mid-clause is none either
         "房东说下个月涨租",
         "他很高兴说不出话来",
+        "阳光是每个员工的福利。",  # 是, but no person ends the clause
+        "高峰期间加班很累",  # a person's predicate, but the word runs on (高峰期), or a noun or 的 follows
+        "黄金周加班的人多",
+        "安静的环境适合加班。",
+        "高清视频已经发到群里了",
         # a list separator after a word that is no name vouches for nothing
         "黄金、白银和高速公路",
     ],

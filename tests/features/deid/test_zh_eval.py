@@ -278,7 +278,7 @@ def test_address_recall_on_overlap(path: Path) -> None:
 
 
 # Name recall measured on 2026-12-01 where the goal of 0.9 is not met; a floor a little below it.
-NAME_RECALL_FLOORS = {HELDOUT_SET: 0.82}  # measured 0.852
+NAME_RECALL_FLOORS = {HELDOUT_SET: 0.83}  # measured 0.859
 
 
 @pytest.mark.parametrize("path", list(NAME_RECALL_FLOORS), ids=lambda path: path.name)
