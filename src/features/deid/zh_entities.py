@@ -123,7 +123,13 @@ _FAMOUS = frozenset(
     "马化腾 李彦宏 刘强东 任正非 董明珠 姚明 刘翔 郎平 谷爱凌 苏炳添 邓亚萍 周杰伦 刘德华 张学友 王菲 "
     "邓丽君 章子怡 巩俐 张艺谋 陈凯歌 周星驰 李小龙 杨利伟 雷锋 焦裕禄".split()
 )
-_FAMOUS_NAME = re.compile("|".join(sorted(_FAMOUS, key=len, reverse=True)))
+_FAMOUS_BY_FIRST: dict[str, list[str]] = {}
+for _name in sorted(_FAMOUS, key=len, reverse=True):
+    _FAMOUS_BY_FIRST.setdefault(_name[0], []).append(_name[1:])
+# grouped by first character (李(?:商隐|白|…)|杜(?:甫|牧)|…): twice as fast as one flat alternation
+_FAMOUS_NAME = re.compile(
+    "|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in _FAMOUS_BY_FIRST.items())
+)
 # 老/小 and a surname that make an everyday word (老师, 小麦) rather than a familiar name (老王, 小张).
 _FAMILIAR_WORDS = frozenset(
     "老师 老牛 老农 老翁 老祖 老赖 老帅 老庄 老官 老边 老房 老包 老汤 老于 老成 老时 老路 老车 老国 老明 "  # noqa: SIM905
@@ -189,6 +195,7 @@ _PERSON_NOUNS = (
 )
 _CLAUSE_ENDS = "，。！？；,.!?;\n"
 _CLAUSE_END = re.compile(f"[{_CLAUSE_ENDS}]")
+_PERSON_PREDICATE = re.compile("|".join(_PERSON_PREDICATES))
 _MAX_CLAUSE = 16  # characters after a surname read for what the clause says of it
 # What a verdict on a name reads around its surname: a role and separator before it (紧急联系人：), two
 # given-name characters, then a title (工程师) or the tagger's context after it.
@@ -258,8 +265,9 @@ def _name_end(text: str, start: int, after: int, *, rare: bool = False, listed: 
     # after it), so it is cached on them: chat logs repeat names in the same places ("王伟：…")
     left = max(start - _CONTEXT_BEFORE, 0)
     window = text[left : after + _CONTEXT_AFTER]
-    predicated = (not start or text[start - 1] in _CLAUSE_ENDS) and _said_of_a_person(text, after)
-    end = _judged_name_end(window, start - left, after - left, listed, predicated)
+    end = _judged_name_end(window, start - left, after - left, listed)
+    if end is None and (not start or text[start - 1] in _CLAUSE_ENDS) and _said_of_a_person(text, after):
+        end = _judged_name_end(window, start - left, after - left, listed, predicated=True)
     if end is None:
         return None
     if rare and not (listed or _introduced(window, start - left) or _title_length(window, end)):
@@ -271,7 +279,7 @@ def _said_of_a_person(text: str, after: int) -> bool:
     """The rest of the clause after a surname says what only a person does or is (see above)."""
     window = text[after + 1 : after + _MAX_CLAUSE]
     clause = _CLAUSE_END.split(window, maxsplit=1)[0]
-    if any(predicate in clause for predicate in _PERSON_PREDICATES):
+    if _PERSON_PREDICATE.search(clause):
         return True
     if len(clause) == len(window):
         return False  # the clause runs on past what is read
