@@ -74,6 +74,7 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 _MOBILE_GROUPINGS = frozenset({(11,), (3, 4, 4), (3, 8), (7, 4)})
+_SERVICE_PREFIXES = frozenset({"400", "800"})  # national numbers, written 400-xxx-xxxx
 _MAX_GROUPS = 8
 _MIN_DIGITS = 10  # a landline with its area code; phones, IDs and cards are longer
 _MAX_DIGITS = 19  # the longest card number
@@ -357,9 +358,11 @@ class Scanner:
                 window_start = start + offsets[first]
                 window_end = start + offsets[last] + len(groups[last])
                 lead = before if first == 0 else plain[offsets[first] - 1]
-                # one kind of separator per number; a country code may stand apart (+86 139-2876-5402)
+                # one kind of separator per number; a country code may stand apart (+86 139-2876-5402), and
+                # so may an area code (021-5888 6666)
                 if len(set(separators[first:last])) > 1 and not (
-                    groups[first] == "86" and lead in _PLUS and len(set(separators[first + 1 : last])) == 1
+                    ((groups[first] == "86" and lead in _PLUS) or groups[first][:1] == "0")
+                    and len(set(separators[first + 1 : last])) == 1
                 ):
                     continue
                 if first == last:
@@ -417,6 +420,8 @@ class Scanner:
                 return None if before in _PLUS else Finding(PHONE, start, end, digits)
             if groups[0] == "86" and lengths[1:] in _MOBILE_GROUPINGS and is_mobile(digits[2:]):
                 return Finding(PHONE, start - (before in _PLUS), end, digits[2:])
+        if LANDLINE in types and lengths == (3, 3, 4) and groups[0] in _SERVICE_PREFIXES:
+            return Finding(LANDLINE, start, end, digits)  # 400-820-8820: a company's national number
         if LANDLINE in types and digits[0] == "0":
             area = groups[0]
             if len(groups) == 2 and _valid_landline(area, groups[1]):

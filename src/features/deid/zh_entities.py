@@ -79,7 +79,7 @@ _GIVEN_NAME_CHARS = frozenset(
     "景晋暄晗曜煜炜烨焕熙灿炎焱锐钧钊镇钢兵卫保家邦振盛昌隆富发达胜旋捷进升腾翔鹤鸣莺雁骏驰麟虎彪豹河湖"
     "泉涓汐沁沐淼潇湘漫瀚潮杉楷栋梁柱树根元一三四五宗启维纲纪经纬绍继承传延绪世运道朴勤豪雄聪怀意愿希冀"
     "盼梦珂琨珺璟娅妮娣姣婵娥宜宣宸宥宛寒岳峻岱屹凡帆航舟远迪逸遥曙昀旻昱晔晏暖朗友谊朝乾震辰力皓蔚翠冰"
-    "茹滢依伊若语诗书墨韵歆笑默青紫碧芷艾禾穗修玮琰璨骁钦铮勋彦翰霆懿甜恒令大羽"
+    "茹滢依伊若语诗书墨韵歆笑默青紫碧芷艾禾穗修玮琰璨骁钦铮勋彦翰霆懿甜恒令大羽少群犇繁夕靖"
 )
 # Everyday words that jieba's dictionary tags as names.
 _NOT_NAMES = frozenset(
@@ -140,7 +140,8 @@ _FAMILIAR_WORDS = frozenset(
 _TITLES = (
     "先生 女士 小姐 太太 夫人 老师 医生 大夫 护士 经理 总经理 总监 主任 主管 局长 处长 科长 部长 院长 "  # noqa: SIM905
     "校长 厂长 所长 村长 镇长 县长 市长 省长 书记 教授 律师 会计 师傅 老板 同学 阿姨 叔叔 大爷 大妈 大哥 "
-    "大姐 警官 队长 组长 班长 博士 工程师 董事长 总 工 姐 哥".split()
+    "大姐 警官 队长 组长 班长 博士 工程师 董事长 教练 教官 主席 总裁 行长 站长 馆长 团长 主编 导演 师父 "
+    "总 工 姐 哥".split()
 )
 _TITLES_BY_FIRST: dict[str, tuple[str, ...]] = {}
 for _title in sorted(_TITLES, key=len, reverse=True):
@@ -154,7 +155,9 @@ _CUES = frozenset(
     "监护人 紧急联系人 收款人 付款人 领取人 承办人 介绍人 推荐人 来电人 自称 署名 落款 "
     "市民 村民 居民 业主 网友 记者 作者 作家 诗人 志愿者 原告 被告 嫌疑人 证人 选手 运动员 教练 演员 "
     "歌手 导演 主播 店主 实习生 队员 学员 考生 家长 护士 医师 教师 班主任 辅导员 保安 保洁 厨师 "
-    "律师 会计 出纳 专员 助理 秘书 前台 客服 骑手 外卖员 房客 买家 卖家 嘉宾 主持人 获奖者 得主".split()
+    "律师 会计 出纳 专员 助理 秘书 前台 客服 骑手 外卖员 房客 买家 卖家 嘉宾 主持人 获奖者 得主 "
+    "面试官 审批人 抄送 楼主 爷爷 奶奶 外公 外婆 姥姥 姥爷 哥哥 姐姐 弟弟 妹妹 表哥 表姐 表弟 表妹 叔叔 "
+    "舅舅 姑姑 伯伯 嫂子 姐夫 妹夫 女婿 儿媳 同桌 室友 邻居 队友 搭档 组员".split()
 )
 # Cues after which what follows is a name even when it is also a word (姓名：白雪, 自称常胜); a role
 # followed by a colon (跟进人：甘露) is one too.
@@ -165,11 +168,13 @@ _CUE_SEPARATORS = frozenset("：: \u3000为是")
 # What follows a person's name and rarely anything else.
 _SAYS = frozenset(
     "说 讲 来电 反映 反馈 表示 告诉 回复 答应 同意 要求 投诉 签收 签字 留言 致电 "  # noqa: SIM905
-    "认为 觉得 指出 强调 透露 坦言".split()
+    "认为 觉得 指出 强调 透露 坦言 你好 您好".split()
 )
 _SAYS_LENGTHS = sorted({len(word) for word in _SAYS}, reverse=True)
 # What may follow 老王 or 小李 (a name that short needs a pause or a verb after it).
-_AFTER_FAMILIAR = frozenset("说讲来去到呢啊吧呀的在是也和跟让帮要你您我他她今明昨刚已都就还又给叫找问家")
+_AFTER_FAMILIAR = frozenset(
+    "说讲来去到呢啊吧呀的在是也和跟让帮要你您我他她今明昨刚已都就还又给叫找问家聊打请回发拿送约喊"
+)
 _TAGGER_CONTEXT = 2  # characters after a candidate name the tagger also reads
 # jieba's tags for a word it reads after a surname it tagged as a name, when that word is a given name
 _GIVEN_NAME_WORD_TAGS = frozenset({"a", "ad", "an", "d", "ns", "i"})
@@ -182,7 +187,7 @@ _SUBJECT_BEFORE = frozenset("，。！？；：、,.!?;: \n“”\"'（(听跟�
 # 方圆提交的请假条, 万里刚才在群里…): work, family and chat life
 _PERSON_PREDICATES = tuple(
     "请假 休假 离职 入职 辞职 上班 下班 加班 出差 值班 调休 生日 结婚 离婚 住院 出院 迟到 早退 报到 "  # noqa: SIM905
-    "毕业 退休 朋友圈 群里 私信 发帖 打电话 回电话 发消息 签字 签名".split()
+    "毕业 退休 朋友圈 群里 私信 发帖 打电话 回电话 发消息 签字 签名 保证 承诺 道歉 抱怨".split()
 )
 # ... or, after 是, a person (常远是这个项目的负责人, 万里是我大学室友)
 _PERSON_NOUNS = (
@@ -195,6 +200,8 @@ _PERSON_NOUNS = (
 )
 _CLAUSE_ENDS = "，。！？；,.!?;\n"
 _CLAUSE_END = re.compile(f"[{_CLAUSE_ENDS}]")
+# What rarely continues a name: a clause's end, a preposition, a particle, "said" (the end of the text too)
+_NAME_BOUNDARY = frozenset(_CLAUSE_ENDS + "：:、在说是和的了把被给跟向对也都就还又") | {""}
 _PERSON_PREDICATE = re.compile("|".join(_PERSON_PREDICATES))
 _MAX_CLAUSE = 16  # characters after a surname read for what the clause says of it
 # What a verdict on a name reads around its surname: a role and separator before it (紧急联系人：), two
@@ -203,7 +210,8 @@ _CONTEXT_BEFORE = 6
 _CONTEXT_AFTER = 8
 
 _NAME_FOLLOWS = "".join(sorted(_GIVEN_NAME_CHARS | set(_TITLES_BY_FIRST)))
-_SINGLE_SURNAME = re.compile(f"[{SURNAMES}](?=[{_NAME_FOLLOWS}])")
+# a given-name character or a title after the surname, or a doubled character (钱多多)
+_SINGLE_SURNAME = re.compile(f"[{SURNAMES}](?=[{_NAME_FOLLOWS}]|([\u4e00-\u9fff])\\1)")
 # literals only, so the search still skips ahead on their first characters
 _COMPOUND_SURNAME = re.compile(f"(?:{'|'.join(_COMPOUND_SURNAMES)})(?=[\u4e00-\u9fff])")
 _RARE_SURNAME = re.compile(f"[{RARE_SURNAMES}](?=[{_NAME_FOLLOWS}])")
@@ -314,13 +322,24 @@ def _judged_name_end(
         # a second given character, unless it is a title or starts the next word (张伟明天 → 张伟); one
         # whose word is the given name itself (贺建军, 邓超然) is left to the tagger
         if text[end : end + 1] in _GIVEN_NAME_CHARS and not _title_length(text, end):
-            # ... where the word it starts is not itself followed by one (牛立新民间: 新 is the name's)
-            if _starts_word(text, end) and not _starts_word(text, end + 1):
+            # ... where the word it starts is not itself followed by one (牛立新民间: 新 is the name's, but
+            # 宓晨一口气: 一 starts 一口气)
+            if _starts_word(text, end) and not (
+                _starts_word(text, end + 1) and _FREQ.get(text[end : end + 3], 0) < _COMMON
+            ):
                 held_back = end + 1
             else:
                 end += 1
         elif _starts_word(text, after) and _TAGS.get(text[after : after + 2], "")[:1] in ("n", "a", "b"):
             word_given = after + 2
+    elif text[after] == text[after + 1 : after + 2] and (
+        predicated
+        or listed
+        or _introduced(text, start)
+        or _says(text, after + 2)
+        or _title_length(text, after + 2)
+    ):
+        end = after + 2  # 钱多多: a doubled given name, where a role, a verb or the clause says a person
     else:
         return None
     if text[start:end] in _DIVISIONS or text[start : end + 1] in _DIVISIONS:
@@ -352,6 +371,8 @@ def _judged_name_end(
         return held_back  # 贺/建军: the tagger reads the word after the surname as its given name
     if tagged > end - start and _known_name(text[start : start + tagged]):
         return start + tagged  # 周树人: the tagger knows a longer name than the tables allow
+    if end - after == 2 and tagged == end - start - 1 and text[end : end + 1] in _NAME_BOUNDARY:
+        return end  # 晏子墨在…: two given characters and a clear boundary outweigh the tagger's 晏子
     return start + min(tagged, end - start)
 
 
@@ -365,7 +386,7 @@ def _familiar_surname(text: str, start: int) -> bool:
     pair = text[start - 1 : start + 1]
     if pair in _FAMILIAR_WORDS or _inside_word(text, start - 1):
         return False
-    if _everyday_word(pair) and _TAGS.get(pair) != "n":  # 老张/n is a familiar name; 小于/v is not
+    if _everyday_word(pair) and _TAGS.get(pair) not in ("n", "t"):  # 老张/n, 老宋/t are names; 小于/v is not
         return False
     after = text[start + 1 : start + 2]
     if after and _is_cjk(after) and after not in _AFTER_FAMILIAR:
@@ -405,6 +426,7 @@ def _known_full_name(word: str) -> bool:
     return (
         len(word) == 3
         and all(_is_cjk(char) for char in word)
+        and word[1] != word[2]  # jieba tags 冷冰冰 and 黄澄澄 nr too; a doubled name needs context
         and _known_name(word)
         and word[-1] not in _NOT_GIVEN_LAST
         and _FREQ.get(word[1:], 0) < _COMMON
@@ -433,7 +455,7 @@ def _starts_with_word(
                 stop == end
                 and word not in _PERSON_NOUNS  # 房东说, 老师是…
                 and (predicated or _subject_who_says(text, start, end))
-                and _TAGS.get(word, "")[:1] in ("n", "a", "b")
+                and _TAGS.get(word, "")[:1] in (("n", "a", "b", "v") if predicated else ("n", "a", "b"))
             ):
                 continue  # 高原说他…, 听舒畅说, 高峰今天没来上班: a clause says it is a person
             return True
@@ -551,7 +573,7 @@ _CITIES = (
     "广州 深圳 杭州 南京 苏州 成都 武汉 西安 长沙 郑州 济南 青岛 大连 沈阳 哈尔滨 长春 石家庄 太原 合肥 "  # noqa: SIM905
     "福州 厦门 南昌 昆明 贵阳 南宁 海口 兰州 西宁 银川 乌鲁木齐 拉萨 呼和浩特 宁波 无锡 佛山 东莞 珠海 "
     "温州 绍兴 嘉兴 常州 徐州 烟台 泉州 惠州 南通 扬州 台州 金华 潍坊 保定 唐山 洛阳 襄阳 宜昌 株洲 "
-    "湛江 汕头 江门 桂林 三亚 柳州 绵阳 遵义 大理 丽江 景德镇 镇江".split()
+    "湛江 汕头 江门 桂林 三亚 柳州 绵阳 遵义 大理 丽江 景德镇 镇江 桐乡".split()
 )
 # Divisions found by name, with or without their suffix (广东, 广东省, 深圳, 深圳市).
 _DIVISIONS = frozenset(
@@ -566,7 +588,7 @@ _DIVISION_SUFFIXES = ("自治区", "自治州", "自治县", "新区", "地区",
 _SUFFIX_CHARS = frozenset("省市区县镇乡")
 # Characters that end a place name read leftwards: verbs, pronouns and particles around an address.
 _STOP = frozenset(
-    "在住是的了到于从往去与及址为寄送我你他她们把被给让叫说要想由离近即或请也就还又才很最不没这那哪"
+    "在住是的了到于从往去与及址为寄送我你他她们把被给让叫说要想由离近即或请也就还又才很最不没这那哪至"
 )
 _COMPLEX_SUFFIXES = (
     "写字楼 大厦 广场 中心 花园 小区 公寓 大楼 家园 新村 公馆 社区 大院 商城 苑 园 城 阁".split()  # noqa: SIM905
@@ -581,7 +603,7 @@ _DIGIT = "[0-9０-９]"
 # 人民南路四段27号, 愚园路1000弄, 建设路12巷, 大溪村5组12号, 帅府园1号, 碧华里12-3-201, and Beijing's
 # numbered hutongs, 西四北三条21号
 _ROAD_NUMBER = re.compile(
-    f"(?:[路街道巷弄里村同段园苑]|(?<=[一二三四五六七八九十头])条)(?:{_DIGIT}{{1,3}}组)?"
+    f"(?:巷子|[路街道巷弄里村同段园苑]|(?<=[一二三四五六七八九十头])条)(?:{_DIGIT}{{1,3}}组)?"
     f"(?:{_DIGIT}{{1,5}}(?:[-－之]{_DIGIT}{{1,4}})?(?:号院(?!子)|号楼(?![下上前后里外])|号|弄|巷)"
     f"|{_DIGIT}{{1,4}}[-－]{_DIGIT}{{1,3}}[-－]{_DIGIT}{{1,4}}(?!{_DIGIT}))"
 )
@@ -604,7 +626,7 @@ _ROOM_AFTER_BUILDING = f"(?<=[座栋幢楼元门层]){_DIGIT}{{3,5}}(?!{_DIGIT})
 # a tower named without a complex suffix, known by its lettered or numbered block: 第一国际B座
 _NAMED_TOWER = f"(?:{_PLACE_CHAR}){{2,6}}?(?:[A-Za-z]|{_DIGIT}){{1,3}}(?:座|栋|幢|号楼)"
 # what follows a house number or a building: more units, a courtyard, a named complex or tower
-_TAIL = re.compile(f"(?:{_UNIT}|院(?!子)|{_COMPLEX}|{_NAMED_TOWER}|{_ROOM_AFTER_BUILDING})*")
+_TAIL = re.compile(f"(?:{_UNIT}|院(?!子)|{_COMPLEX}|{_NAMED_TOWER}|{_ROOM_AFTER_BUILDING}|[东南西北中]塔)*")
 _NUMBER_CHARS = frozenset(
     "0123456789０１２３４５６７８９ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-－"
 )

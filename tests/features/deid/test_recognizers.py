@@ -45,6 +45,9 @@ CASES: list[tuple[str, list[tuple[str, str]]]] = [
     ("(0755)82345678", [("LANDLINE", "(0755)82345678")]),
     ("（021）62345678", [("LANDLINE", "（021）62345678")]),
     ("021 6234 5678", [("LANDLINE", "021 6234 5678")]),
+    ("电话021-5888 6666。", [("LANDLINE", "021-5888 6666")]),  # the area code apart
+    ("客服热线400-820-8820全天服务", [("LANDLINE", "400-820-8820")]),  # a national service number
+    ("编号400-8208820", []),  # not written as one
     ("tel 02162345678", [("LANDLINE", "02162345678")]),
     ("010-12345678", []),  # subscriber numbers do not start with 1
     ("0755-823456", []),  # too short

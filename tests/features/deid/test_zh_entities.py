@@ -115,6 +115,25 @@ def run(text: str, operator: Operator = Operator.replace, *, seed: int | None = 
         ("高峰今天请假了，他的工作暂由我接手", ["高峰"]),
         ("黎明去年就离职了", ["黎明"]),
         ("高兴是我们新来的同事，负责售后", ["高兴"]),
+        ("甘露今天生日，我们准备下班后给她一个惊喜", ["甘露"]),  # 甘露 is a verb to jieba
+        # a doubled given name where a role or the clause says a person
+        ("钱多多在论坛上发帖问有没有人拼车", ["钱多多"]),
+        ("投保人为钱多多", ["钱多多"]),
+        # two given characters before a clear boundary outweigh the tagger's shorter name (晏子)
+        ("昨晚晏子墨在群里发了个红包", ["晏子墨"]),
+        # a given character that starts a three-character word stays out (一口气)
+        ("面试官宓晨一口气问了我三道算法题", ["宓晨"]),
+        # family, work and forum roles; a role with a colon; titles such as 教练; a vocative
+        ("表哥郭靖宇在深圳做程序员", ["郭靖宇"]),
+        ("爷爷孔繁荣今年八十岁了", ["孔繁荣"]),
+        ("审批人：符正阳；抄送：廖佳琪、谭志勇", ["符正阳", "廖佳琪", "谭志勇"]),
+        ("武教练说明天早上六点集合", ["武"]),
+        ("楼主常乐你好，这个问题我也遇到过", ["常乐"]),
+        ("新华社消息，章立群当选为主任", ["章立群"]),
+        ("退款申请人邱少华提供的账户信息有误", ["邱少华"]),
+        # 老X before more verbs; 老宋 is a time word to jieba
+        ("我刚才跟老王聊了几句", ["王"]),
+        ("老宋和老姜在公园里下棋", ["宋", "姜"]),
         # historical and public figures from the table
         ("李白的诗，杜甫的诗，苏轼的词", ["李白", "杜甫", "苏轼"]),
         ("历史课讲了张骞出使西域，林则徐虎门销烟", ["张骞", "林则徐"]),
@@ -180,6 +199,7 @@ def test_names_are_found_without_their_titles(text: str, expected: list[str]) ->
         "黄金周加班的人多",
         "安静的环境适合加班。",
         "高清视频已经发到群里了",
+        "黄澄澄的稻谷堆满了晒场",  # a doubled character with nothing saying a person
         # a list separator after a word that is no name vouches for nothing
         "黄金、白银和高速公路",
     ],
@@ -225,6 +245,9 @@ def test_the_tagger_only_reads_a_few_characters_around_a_candidate(monkeypatch: 
         "江西省景德镇市珠山区珠山中路40号",  # a city whose name holds a division's suffix (镇)
         "吉林省延边朝鲜族自治州延吉市光明街88号",  # prefectures named after their peoples
         "贵州省黔东南苗族侗族自治州凯里市营盘东路19号",
+        "成都市青羊区宽巷子11号",  # 巷子, a lane
+        "浙江省嘉兴市桐乡市乌镇镇石佛南路18号",  # a county-level city holding 乡, a town named 乌镇
+        "广州市海珠区新港东路1068号中洲中心北塔22层",  # a tower named by its direction
     ],
 )
 def test_addresses_are_found_whole(address: str) -> None:
@@ -253,6 +276,10 @@ def test_cities_floors_and_numbers_alone_are_not_addresses(text: str) -> None:
 def test_a_courtyard_after_the_house_number_is_not_part_of_the_address() -> None:
     assert addresses("北京市西城区西四北三条21号院子里有棵老槐树") == ["北京市西城区西四北三条21号"]
     assert addresses("北京市东城区帅府园1号院3号楼") == ["北京市东城区帅府园1号院3号楼"]
+
+
+def test_an_address_after_送至_starts_after_it() -> None:
+    assert addresses("订单改送至碧桂园凤凰城8栋2单元1103，麻烦送上楼") == ["碧桂园凤凰城8栋2单元1103"]
 
 
 def test_upstairs_after_a_room_is_not_part_of_the_address() -> None:

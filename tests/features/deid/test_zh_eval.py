@@ -7,13 +7,13 @@ entity `{"type", "start", "end"}` with offsets in Python characters (`text[start
 without a number, and historical figures) and `pii` (phones, emails, resident IDs and bank cards,
 mostly beside names and addresses). Every span of every group is labelled, whatever its group.
 
-Five sets, the same rules. `zh_eval.jsonl` (419 sentences) was written with the recognizer and tuned
-on. `zh_heldout.jsonl` (174), `zh_heldout2.jsonl` (200) and `zh_heldout3.jsonl` (200) were each
-written blind (by someone who had seen neither the recognizer nor the earlier sets) and held out for
-one version, then their misses were read and fixed: they are tuned-on now. `zh_heldout4.jsonl` (200),
-written blind the same way, has never been tuned on and is the only honest measure of how the
-recognizer generalises; its misses are not printed (`--errors` leaves it out), so that it stays that
-way until the next blind set replaces it.
+Six sets, the same rules. `zh_eval.jsonl` (419 sentences) was written with the recognizer and tuned
+on. `zh_heldout.jsonl` (174), `zh_heldout2.jsonl`, `zh_heldout3.jsonl` and `zh_heldout4.jsonl` (200
+each) were each written blind (by someone who had seen neither the recognizer nor the earlier sets)
+and held out for one version, then their misses were read and fixed: they are tuned-on now.
+`zh_heldout5.jsonl` (200), written blind the same way, has never been tuned on and is the only
+honest measure of how the recognizer generalises; its misses are not printed (`--errors` leaves it
+out), so that it stays that way until the next blind set replaces it.
 
 Labelling rules
 ---------------
@@ -76,12 +76,13 @@ EVAL_SET = Path(__file__).parent / "data" / "zh_eval.jsonl"
 # written afterwards by someone who had not seen the recognizer or the set above; held out for the first
 # version of the recognizer, whose misses on it were then read and fixed: tuned-on since
 SEEN_SET = Path(__file__).parent / "data" / "zh_heldout.jsonl"
-# the same for the second and the third version
+# the same for the second, third and fourth version
 SEEN_SET_2 = Path(__file__).parent / "data" / "zh_heldout2.jsonl"
 SEEN_SET_3 = Path(__file__).parent / "data" / "zh_heldout3.jsonl"
+SEEN_SET_4 = Path(__file__).parent / "data" / "zh_heldout4.jsonl"
 # written blind after that; never tuned on
-HELDOUT_SET = Path(__file__).parent / "data" / "zh_heldout4.jsonl"
-TUNED_ON = (EVAL_SET, SEEN_SET, SEEN_SET_2, SEEN_SET_3)
+HELDOUT_SET = Path(__file__).parent / "data" / "zh_heldout5.jsonl"
+TUNED_ON = (EVAL_SET, SEEN_SET, SEEN_SET_2, SEEN_SET_3, SEEN_SET_4)
 # the type a finding is scored as: the labels call every phone number PHONE
 SCORED_AS = {"LANDLINE": "PHONE"}
 KNOWN_TYPES = frozenset(BUILTIN_TYPES) | {"PERSON", "ADDRESS"}
@@ -277,17 +278,19 @@ def test_address_recall_on_overlap(path: Path) -> None:
     assert recall(tp, fn) >= 0.9, (tp, fp, fn)
 
 
-# Name recall measured on 2026-12-01 where the goal of 0.9 is not met; a floor a little below it.
-NAME_RECALL_FLOORS = {HELDOUT_SET: 0.83}  # measured 0.859
+# Name precision and recall measured on 2026-12-01 where the goals (0.95, 0.9) are not met; floors a
+# little below them.
+NAME_FLOORS = {HELDOUT_SET: (0.92, 0.81)}  # measured 0.944 and 0.831
 
 
-@pytest.mark.parametrize("path", list(NAME_RECALL_FLOORS), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", list(NAME_FLOORS), ids=lambda path: path.name)
 def test_sets_short_of_the_goal_stay_where_they_were_measured(path: Path) -> None:
     """A floor, not the goal: the held-out figures are reported as they come (README), and this only
     stops a change from making them worse unnoticed."""
     tp, fp, fn = evaluate(path)["PERSON"]
-    assert precision(tp, fp) >= 0.95, (tp, fp, fn)
-    assert recall(tp, fn) >= NAME_RECALL_FLOORS[path], (tp, fp, fn)
+    least_precision, least_recall = NAME_FLOORS[path]
+    assert precision(tp, fp) >= least_precision, (tp, fp, fn)
+    assert recall(tp, fn) >= least_recall, (tp, fp, fn)
     tp, fp, fn = evaluate_overlap("ADDRESS", path)
     assert recall(tp, fn) >= 0.9, (tp, fp, fn)
 
