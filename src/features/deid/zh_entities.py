@@ -79,7 +79,7 @@ _GIVEN_NAME_CHARS = frozenset(
     "景晋暄晗曜煜炜烨焕熙灿炎焱锐钧钊镇钢兵卫保家邦振盛昌隆富发达胜旋捷进升腾翔鹤鸣莺雁骏驰麟虎彪豹河湖"
     "泉涓汐沁沐淼潇湘漫瀚潮杉楷栋梁柱树根元一三四五宗启维纲纪经纬绍继承传延绪世运道朴勤豪雄聪怀意愿希冀"
     "盼梦珂琨珺璟娅妮娣姣婵娥宜宣宸宥宛寒岳峻岱屹凡帆航舟远迪逸遥曙昀旻昱晔晏暖朗友谊朝乾震辰力皓蔚翠冰"
-    "茹滢依伊若语诗书墨韵歆笑默青紫碧芷艾禾穗修玮琰璨骁钦铮勋彦翰霆懿甜恒令大羽少群犇繁夕靖"
+    "茹滢依伊若语诗书墨韵歆笑默青紫碧芷艾禾穗修玮琰璨骁钦铮勋彦翰霆懿甜恒令大羽少群犇繁夕靖衡仪誉韬霄"
 )
 # Everyday words that jieba's dictionary tags as names.
 _NOT_NAMES = frozenset(
@@ -141,7 +141,7 @@ _TITLES = (
     "先生 女士 小姐 太太 夫人 老师 医生 大夫 护士 经理 总经理 总监 主任 主管 局长 处长 科长 部长 院长 "  # noqa: SIM905
     "校长 厂长 所长 村长 镇长 县长 市长 省长 书记 教授 律师 会计 师傅 老板 同学 阿姨 叔叔 大爷 大妈 大哥 "
     "大姐 警官 队长 组长 班长 博士 工程师 董事长 教练 教官 主席 总裁 行长 站长 馆长 团长 主编 导演 师父 "
-    "总 工 姐 哥".split()
+    "护士长 奶奶 爷爷 总 工 姐 哥".split()
 )
 _TITLES_BY_FIRST: dict[str, tuple[str, ...]] = {}
 for _title in sorted(_TITLES, key=len, reverse=True):
@@ -187,7 +187,8 @@ _SUBJECT_BEFORE = frozenset("，。！？；：、,.!?;: \n“”\"'（(听跟�
 # 方圆提交的请假条, 万里刚才在群里…): work, family and chat life
 _PERSON_PREDICATES = tuple(
     "请假 休假 离职 入职 辞职 上班 下班 加班 出差 值班 调休 生日 结婚 离婚 住院 出院 迟到 早退 报到 "  # noqa: SIM905
-    "毕业 退休 朋友圈 群里 私信 发帖 打电话 回电话 发消息 签字 签名 保证 承诺 道歉 抱怨".split()
+    "毕业 退休 朋友圈 群里 私信 发帖 打电话 回电话 发消息 签字 签名 保证 承诺 道歉 抱怨 上学 放学 留言 "
+    "评论区 想到 开车".split()
 )
 # ... or, after 是, a person (常远是这个项目的负责人, 万里是我大学室友)
 _PERSON_NOUNS = (
@@ -195,7 +196,8 @@ _PERSON_NOUNS = (
     | frozenset(_TITLES)
     | frozenset(
         "室友 邻居 领导 亲戚 校友 老乡 师兄 师姐 师弟 师妹 搭档 队友 伙伴 新人 闺蜜 发小 表哥 表姐 表弟 表妹 "  # noqa: SIM905
-        "堂哥 堂姐 舅舅 姑姑 叔叔 阿姨 外甥 侄子 女婿 媳妇 男朋友 女朋友 对象 上司 下属 员工 成员".split()
+        "堂哥 堂姐 舅舅 姑姑 叔叔 阿姨 外甥 侄子 女婿 媳妇 男朋友 女朋友 对象 上司 下属 员工 成员 "
+        "兄弟 姐妹 兄妹 姐弟 夫妻 夫妇 父子 母女 母子 父女 双胞胎".split()
     )
 )
 _CLAUSE_ENDS = "，。！？；,.!?;\n"
@@ -217,6 +219,7 @@ _COMPOUND_SURNAME = re.compile(f"(?:{'|'.join(_COMPOUND_SURNAMES)})(?=[\u4e00-\u
 _RARE_SURNAME = re.compile(f"[{RARE_SURNAMES}](?=[{_NAME_FOLLOWS}])")
 _FAMILIAR = re.compile(f"[老小][{SURNAMES}]")
 # what ends a place, a thing or a group rather than a given name (黄鹤楼, 胡萝卜, 石家庄, 蒙古人)
+_OFFICE_CHARS = frozenset("委局厅署办")  # 卫健委, 公安局
 _NOT_GIVEN_LAST = frozenset("楼塔庄人赛监县市省山河湖村镇寺庙桥卜湾港岛洲州城堡门街路院馆教派军")
 
 
@@ -348,7 +351,8 @@ def _judged_name_end(
     predicated = predicated and _subject_goes_on(text, end)
     # a title or "said" after it: the name stands even if it is also a word (白雪说, 高明先生)
     named = _named(text, start)
-    vouched = bool(_title_length(text, end)) or _says(text, end) or named or predicated
+    speaker = (not start or text[start - 1] == "\n") and text[end : end + 1] in ("：", ":")  # 褚卫东：收到
+    vouched = bool(_title_length(text, end)) or _says(text, end) or named or predicated or speaker
     if not named and _starts_with_word(
         text, start, after, end, vouched=vouched, introduced=introduced, predicated=predicated
     ):
@@ -361,6 +365,8 @@ def _judged_name_end(
         return word_given
     if introduced or vouched or compound or _known_name(text[start:end]):
         return end
+    if end - after == 2 and text[end : end + 1] in _NAME_BOUNDARY:
+        return end  # 晏子墨在…, 柯文杰的: two given characters and a clear boundary; the tagger is not asked
     window_end = end
     while window_end < min(len(text), end + _TAGGER_CONTEXT) and _is_cjk(text[window_end]):
         window_end += 1
@@ -371,14 +377,13 @@ def _judged_name_end(
         return held_back  # 贺/建军: the tagger reads the word after the surname as its given name
     if tagged > end - start and _known_name(text[start : start + tagged]):
         return start + tagged  # 周树人: the tagger knows a longer name than the tables allow
-    if end - after == 2 and tagged == end - start - 1 and text[end : end + 1] in _NAME_BOUNDARY:
-        return end  # 晏子墨在…: two given characters and a clear boundary outweigh the tagger's 晏子
     return start + min(tagged, end - start)
 
 
 def _names_a_division(text: str, end: int) -> bool:
-    """A division's suffix follows, on its own rather than starting a word (吴江区, not 王伟市场部)."""
-    return text[end : end + 1] in _SUFFIX_CHARS and not _starts_word(text, end)
+    """A division's or an office's suffix follows, on its own rather than starting a word (吴江区,
+    卫健委; not 王伟市场部, 王伟局长)."""
+    return text[end : end + 1] in _SUFFIX_CHARS | _OFFICE_CHARS and not _starts_word(text, end)
 
 
 def _familiar_surname(text: str, start: int) -> bool:
@@ -480,10 +485,13 @@ def _subject_goes_on(text: str, end: int) -> bool:
 
 
 def _two_given(text: str, after: int) -> bool:
-    """Two characters after a compound surname that jieba tags as a name or a title or "said" follows."""
+    """Two characters after a compound surname: given-name characters, a name jieba knows, or any two
+    before a title or "said"."""
     given = text[after : after + 2]
     if len(given) < 2 or not all(_is_cjk(char) for char in given):
         return False
+    if all(char in _GIVEN_NAME_CHARS for char in given) and not _starts_word(text, after + 1):
+        return True  # 诸葛文韬: two given-name characters, the second starting no word
     return _known_name(given) or bool(_title_length(text, after + 2)) or _says(text, after + 2)
 
 
@@ -491,7 +499,8 @@ def _inside_word(text: str, start: int) -> bool:
     """The surname's character ends or sits inside a word that starts before it: 国王, 一张, 中文老师."""
     if not start or not _is_cjk(text[start - 1]):
         return False
-    for word_start in range(max(start - 3, 0), start):
+    after_time = _TAGS.get(text[start - 2 : start]) == "t"  # 今天王阿姨: 今天 ends there, not 天王 starting
+    for word_start in range(max(start - 3, 0), start - after_time):
         for word_end in range(start + 1, min(word_start + 5, len(text)) + 1):
             frequency = _FREQ.get(text[word_start:word_end])
             if frequency is None:
@@ -603,14 +612,15 @@ _DIGIT = "[0-9０-９]"
 # 人民南路四段27号, 愚园路1000弄, 建设路12巷, 大溪村5组12号, 帅府园1号, 碧华里12-3-201, and Beijing's
 # numbered hutongs, 西四北三条21号
 _ROAD_NUMBER = re.compile(
-    f"(?:巷子|[路街道巷弄里村同段园苑]|(?<=[一二三四五六七八九十头])条)(?:{_DIGIT}{{1,3}}组)?"
+    f"(?:巷子|[路街道巷弄里村同段园苑]|(?<=[一二三四五六七八九十头])条)(?:(?<=[路街道])[东南西北])?"
+    f"(?:{_DIGIT}{{1,3}}组)?"
     f"(?:{_DIGIT}{{1,5}}(?:[-－之]{_DIGIT}{{1,4}})?(?:号院(?!子)|号楼(?![下上前后里外])|号|弄|巷)"
     f"|{_DIGIT}{{1,4}}[-－]{_DIGIT}{{1,3}}[-－]{_DIGIT}{{1,4}}(?!{_DIGIT}))"
 )
 _ROAD_SUFFIX = re.compile("(?:大道|大街|胡同|[路街道巷])")
 # a numbered building or room: 3栋, B座, 5号楼, 501室 (the number is read in Python)
 _UNIT_MARK = re.compile("[栋幢座室楼]")
-_SUBDIVISION = re.compile(f"(?:{_DIGIT}|[一二三四五六七八九十]){{1,2}}[期区]$")  # 二期, 一区
+_SUBDIVISION = re.compile(f"[A-Za-z]?(?:{_DIGIT}|[一二三四五六七八九十]){{1,2}}[期区]$")  # 二期, 一区, R2区
 _PROVINCE_OR_MUNICIPALITY = re.compile("省|自治区|特别行政区|北京|上海|天津|重庆")
 _DISTRICT = re.compile("[区县]")
 _DIVISION_AT = re.compile(
@@ -619,7 +629,7 @@ _DIVISION_AT = re.compile(
 )
 _UNIT = (
     f"[-－]?(?:{_DIGIT}|[A-Za-z一二三四五六七八九十]){{1,5}}"
-    "(?:号楼(?![上下])|号院|号|栋|幢|座|单元|门(?!口)|层|楼(?![上下])|室|房|户)"
+    "(?:号楼(?![上下])|号院|号|栋|幢|座|单元|门(?!口)|层|楼(?![上下])|室|房|户|区)"
 )
 _COMPLEX = f"(?:{_PLACE_CHAR}|[A-Za-z]){{1,{_MAX_NAME}}}?(?:{'|'.join(_COMPLEX_SUFFIXES)})"
 _ROOM_AFTER_BUILDING = f"(?<=[座栋幢楼元门层]){_DIGIT}{{3,5}}(?!{_DIGIT})"  # A座1201, 2门201, 10层1001
@@ -769,8 +779,12 @@ def _building(text: str, mark: int, mark_end: int) -> tuple[int, int] | None:
     )
     if suffix is None:
         return None
-    complex_start = _name_start(text, complex_end - len(suffix))
-    if complex_start == complex_end - len(suffix):
+    name_end = complex_end - len(suffix)
+    numbered = name_end
+    while numbered > 0 and name_end - numbered < 4 and text[numbered - 1] in _NUMBER_CHARS:
+        numbered -= 1  # 阳光100小区: a number inside the complex's name
+    complex_start = _name_start(text, numbered)
+    if complex_start == numbered:
         return None
     return _divisions_start(text, complex_start), _TAIL.match(text, mark_end).end()
 

@@ -134,6 +134,18 @@ def run(text: str, operator: Operator = Operator.replace, *, seed: int | None = 
         # 老X before more verbs; 老宋 is a time word to jieba
         ("我刚才跟老王聊了几句", ["王"]),
         ("老宋和老姜在公园里下棋", ["宋", "姜"]),
+        # a compound surname and two given-name characters; a time word ends a word before a surname
+        ("司马俊和诸葛文韬被分到了同一个项目组", ["司马俊", "诸葛文韬"]),
+        ("今天王阿姨又给我们送了一锅饺子", ["王"]),
+        ("秦奶奶把菜分给了邻居们", ["秦"]),
+        # two given-name characters before a clear boundary, whatever the tagger reads (柯文/nz 杰/nr)
+        ("柯文杰的新家离单位很近", ["柯文杰"]),
+        ("主治医生是钟立衡，明天上午会来查房", ["钟立衡"]),
+        # a speaker at the start of a chat line
+        ("褚卫东：收到，我这边马上处理", ["褚卫东"]),
+        ("蓝天宇：我的新号码是这个", ["蓝天宇"]),
+        # more of what only people do (上学, 留言 further on)
+        ("向阳今天没来上学，班长去他家看了看", ["向阳"]),
         # historical and public figures from the table
         ("李白的诗，杜甫的诗，苏轼的词", ["李白", "杜甫", "苏轼"]),
         ("历史课讲了张骞出使西域，林则徐虎门销烟", ["张骞", "林则徐"]),
@@ -200,6 +212,7 @@ def test_names_are_found_without_their_titles(text: str, expected: list[str]) ->
         "安静的环境适合加班。",
         "高清视频已经发到群里了",
         "黄澄澄的稻谷堆满了晒场",  # a doubled character with nothing saying a person
+        "记者从市卫健委获悉",  # an office's suffix after what reads like a name
         # a list separator after a word that is no name vouches for nothing
         "黄金、白银和高速公路",
     ],
@@ -248,6 +261,10 @@ def test_the_tagger_only_reads_a_few_characters_around_a_candidate(monkeypatch: 
         "成都市青羊区宽巷子11号",  # 巷子, a lane
         "浙江省嘉兴市桐乡市乌镇镇石佛南路18号",  # a county-level city holding 乡, a town named 乌镇
         "广州市海珠区新港东路1068号中洲中心北塔22层",  # a tower named by its direction
+        "广东省佛山市南海区桂城街道南海大道北36号",  # a direction between the road and its number
+        "贵州省贵阳市南明区花果园R2区4栋2单元1708室",  # a lettered part of a complex
+        "阳光100小区12幢3单元502室",  # a number inside the complex's name
+        "成都市高新区天府三街199号太平洋保险金融大厦A区17楼",  # a zone of a building
     ],
 )
 def test_addresses_are_found_whole(address: str) -> None:
