@@ -7,12 +7,11 @@ entity `{"type", "start", "end"}` with offsets in Python characters (`text[start
 without a number, and historical figures) and `pii` (phones, emails, resident IDs and bank cards,
 mostly beside names and addresses). Every span of every group is labelled, whatever its group.
 
-Six sets, the same rules. `zh_eval.jsonl` (419 sentences) was written with the recognizer and tuned
-on. `zh_heldout.jsonl` (174), `zh_heldout2.jsonl`, `zh_heldout3.jsonl` and `zh_heldout4.jsonl` (200
-each) were each written blind (by someone who had seen neither the recognizer nor the earlier sets)
-and held out for one version, then their misses were read and fixed: they are tuned-on now.
-`zh_heldout5.jsonl` (200), written blind the same way, has never been tuned on and is the only
-honest measure of how the recognizer generalises; its misses are not printed (`--errors` leaves it
+Seven sets, the same rules. `zh_eval.jsonl` (419 sentences) was written with the recognizer and
+tuned on. `zh_heldout.jsonl` (174) and `zh_heldout2.jsonl` to `zh_heldout5.jsonl` (200 each) were
+each written blind (by someone who had seen neither the recognizer nor the earlier sets) and held out
+for one version, then their misses were read and fixed: they are tuned-on now. `zh_heldout6.jsonl`
+(200), written blind the same way, has never been tuned on and is the only honest measure of how the recognizer generalises; its misses are not printed (`--errors` leaves it
 out), so that it stays that way until the next blind set replaces it.
 
 Labelling rules
@@ -76,13 +75,11 @@ EVAL_SET = Path(__file__).parent / "data" / "zh_eval.jsonl"
 # written afterwards by someone who had not seen the recognizer or the set above; held out for the first
 # version of the recognizer, whose misses on it were then read and fixed: tuned-on since
 SEEN_SET = Path(__file__).parent / "data" / "zh_heldout.jsonl"
-# the same for the second, third and fourth version
-SEEN_SET_2 = Path(__file__).parent / "data" / "zh_heldout2.jsonl"
-SEEN_SET_3 = Path(__file__).parent / "data" / "zh_heldout3.jsonl"
-SEEN_SET_4 = Path(__file__).parent / "data" / "zh_heldout4.jsonl"
+# the same for the versions after it, one set each
+SEEN_SETS = tuple(Path(__file__).parent / "data" / f"zh_heldout{n}.jsonl" for n in range(2, 6))
 # written blind after that; never tuned on
-HELDOUT_SET = Path(__file__).parent / "data" / "zh_heldout5.jsonl"
-TUNED_ON = (EVAL_SET, SEEN_SET, SEEN_SET_2, SEEN_SET_3, SEEN_SET_4)
+HELDOUT_SET = Path(__file__).parent / "data" / "zh_heldout6.jsonl"
+TUNED_ON = (EVAL_SET, SEEN_SET, *SEEN_SETS)
 # the type a finding is scored as: the labels call every phone number PHONE
 SCORED_AS = {"LANDLINE": "PHONE"}
 KNOWN_TYPES = frozenset(BUILTIN_TYPES) | {"PERSON", "ADDRESS"}
@@ -278,9 +275,9 @@ def test_address_recall_on_overlap(path: Path) -> None:
     assert recall(tp, fn) >= 0.9, (tp, fp, fn)
 
 
-# Name precision and recall measured on 2026-12-01 where the goals (0.95, 0.9) are not met; floors a
-# little below them.
-NAME_FLOORS = {HELDOUT_SET: (0.92, 0.81)}  # measured 0.944 and 0.831
+# Name precision and recall measured on 2026-12-01 on the set where the recall goal (0.9) is not met;
+# floors a little below them.
+NAME_FLOORS = {HELDOUT_SET: (0.94, 0.85)}  # measured 0.962 and 0.869
 
 
 @pytest.mark.parametrize("path", list(NAME_FLOORS), ids=lambda path: path.name)
