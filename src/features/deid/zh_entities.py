@@ -8,6 +8,11 @@ jieba's dictionary, and only a bare name that nothing else decides goes to jieba
 POS tagger, on a window of a few characters: the tagger reads about 0.08 MB/s, so
 it never sees whole texts, and its verdicts are cached per window.
 
+Context decides what the tables cannot: a role before a name (客户, 收件人), a title or "said" after
+it, a name before it in a list (冯晓婷、顾磊), a speaker's colon at the start of a chat line, or a
+clause that says what only a person does (高峰今天请假了). Well-known historical and public figures
+come from a table of their own.
+
 A PERSON span is the name alone, surname and given name, never a title or the
 老/小 of a familiar form: in "王先生" it is "王", in "刘德华先生" "刘德华", in
 "老王" "王". The title stays, so "这张桌子是王先生买的" becomes
@@ -218,8 +223,9 @@ _SINGLE_SURNAME = re.compile(f"[{SURNAMES}](?=[{_NAME_FOLLOWS}]|([\u4e00-\u9fff]
 _COMPOUND_SURNAME = re.compile(f"(?:{'|'.join(_COMPOUND_SURNAMES)})(?=[\u4e00-\u9fff])")
 _RARE_SURNAME = re.compile(f"[{RARE_SURNAMES}](?=[{_NAME_FOLLOWS}])")
 _FAMILIAR = re.compile(f"[老小][{SURNAMES}]")
+# what follows an office's name rather than a person's (卫健委, 公安局)
+_OFFICE_CHARS = frozenset("委局厅署办")
 # what ends a place, a thing or a group rather than a given name (黄鹤楼, 胡萝卜, 石家庄, 蒙古人)
-_OFFICE_CHARS = frozenset("委局厅署办")  # 卫健委, 公安局
 _NOT_GIVEN_LAST = frozenset("楼塔庄人赛监县市省山河湖村镇寺庙桥卜湾港岛洲州城堡门街路院馆教派军")
 
 
