@@ -11,8 +11,9 @@ Seven sets, the same rules. `zh_eval.jsonl` (419 sentences) was written with the
 tuned on. `zh_heldout.jsonl` (174) and `zh_heldout2.jsonl` to `zh_heldout5.jsonl` (200 each) were
 each written blind (by someone who had seen neither the recognizer nor the earlier sets) and held out
 for one version, then their misses were read and fixed: they are tuned-on now. `zh_heldout6.jsonl`
-(200), written blind the same way, has never been tuned on and is the only honest measure of how the recognizer generalises; its misses are not printed (`--errors` leaves it
-out), so that it stays that way until the next blind set replaces it.
+(200), written blind the same way, has never been tuned on and is the only honest measure of how
+the recognizer generalises; its misses are not printed (`--errors` leaves it out), so that it stays
+that way until the next blind set replaces it.
 
 Labelling rules
 ---------------
