@@ -23,7 +23,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine, create_engine, select
 
+from src.storage.tables import Run
 from tests.support.server import free_port, server_env, start_server, wait_until_healthy
 from tests.support.training import make_training_dir
 
@@ -118,11 +120,15 @@ def list_runs(replica: Replica, status: str | None = None) -> list[dict]:
     return page["data"]
 
 
-def unstarted_claims(replica: Replica) -> set[str]:
-    """Runs claimed (`running`) whose command has not started: no `pid` file in the workspace yet."""
-    return {
-        run["id"] for run in list_runs(replica, "running") if not (Path(run["workspace"]) / "pid").exists()
-    }
+def unstarted_claims(database: Engine) -> set[str]:
+    """Runs claimed (`running`) whose command has not started: no `pid` file in the workspace yet.
+
+    Read from the database, not through a replica's API: a claim stays unstarted for a few
+    milliseconds, and one query is quick enough to see it on a slow machine.
+    """
+    with database.connect() as connection:
+        rows = connection.execute(select(Run.id, Run.workspace).where(Run.status == "running")).all()
+    return {run_id for run_id, workspace in rows if not workspace or not (Path(workspace) / "pid").exists()}
 
 
 def running_under(replica: Replica, marks: Path) -> set[str]:
@@ -132,23 +138,27 @@ def running_under(replica: Replica, marks: Path) -> set[str]:
     return started - {e.run_id for e in events if e.kind == "end"}
 
 
-def freeze_while_launching(a: Replica, b: Replica, marks: Path, timeout: float = 15) -> Freeze:
+def freeze_while_launching(a: Replica, b: Replica, marks: Path, database: Engine) -> Freeze:
     """Stop A (SIGSTOP) while it holds runs it claimed but has not started, and runs it started.
 
     Once some replica holds a claim not started while A has runs running, A is stopped and
     looked at twice, 0.1 s apart: a claim still not started then is A's, since B starts
-    its own within milliseconds. Otherwise A goes on and the next claim is tried.
+    its own within milliseconds. Otherwise A goes on and the next claim is tried, for as
+    long as runs wait to be claimed (each one a new chance), not for a fixed time.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not (unstarted_claims(b) and running_under(a, marks)):
+    deadline = time.monotonic() + 120  # only if the queue never drains
+    while list_runs(b, "pending") and time.monotonic() < deadline:
+        for _ in range(200):
+            if unstarted_claims(database) and running_under(a, marks):
+                break
             time.sleep(0.002)
+        else:
             continue
         a.process.send_signal(signal.SIGSTOP)
         time.sleep(0.1)
-        claimed = unstarted_claims(b)
+        claimed = unstarted_claims(database)
         time.sleep(0.1)
-        claimed &= unstarted_claims(b)
+        claimed &= unstarted_claims(database)
         if claimed and running_under(a, marks):  # A's running runs are finished by others from here on
             return Freeze(claimed, waiting={run["id"] for run in list_runs(b, "pending")})
         a.process.send_signal(signal.SIGCONT)
@@ -204,7 +214,11 @@ def test_two_replicas_one_killed_start_every_run_once(tmp_path: Path, database_u
             through_a = sorted(run_id for run_id, via in created.items() if via == "a")
             assert a.api.get(f"/runs/{min(created.keys() - set(through_a))}").status_code == 200
 
-            frozen = freeze_while_launching(a, b, marks)
+            database = create_engine(database_url)
+            try:
+                frozen = freeze_while_launching(a, b, marks, database)
+            finally:
+                database.dispose()
             a.process.send_signal(signal.SIGKILL)
             a.process.wait(timeout=10)
             assert frozen.waiting, "some runs must still wait when A dies"
