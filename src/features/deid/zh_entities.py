@@ -389,7 +389,7 @@ def _judged_name_end(
 def _names_a_division(text: str, end: int) -> bool:
     """A division's or an office's suffix follows, on its own rather than starting a word (吴江区,
     卫健委; not 王伟市场部, 王伟局长)."""
-    return text[end : end + 1] in _SUFFIX_CHARS | _OFFICE_CHARS and not _starts_word(text, end)
+    return text[end : end + 1] in _PLACE_OR_OFFICE_ENDS and not _starts_word(text, end)
 
 
 def _familiar_surname(text: str, start: int) -> bool:
@@ -601,6 +601,7 @@ _DIVISIONS = frozenset(
 _DIVISION_LENGTHS = sorted({len(name) for name in _DIVISIONS}, reverse=True)
 _DIVISION_SUFFIXES = ("自治区", "自治州", "自治县", "新区", "地区", "省", "市", "区", "县", "镇", "乡")
 _SUFFIX_CHARS = frozenset("省市区县镇乡")
+_PLACE_OR_OFFICE_ENDS = _SUFFIX_CHARS | _OFFICE_CHARS  # what ends 吴江区 or 卫健委 after a name-like run
 # Characters that end a place name read leftwards: verbs, pronouns and particles around an address.
 _STOP = frozenset(
     "在住是的了到于从往去与及址为寄送我你他她们把被给让叫说要想由离近即或请也就还又才很最不没这那哪至"
